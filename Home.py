@@ -1,0 +1,18 @@
+"""Entry page: who is here, and the pages their role may use (st.navigation)."""
+
+import streamlit as st
+
+from core.dashboard import scope_label
+from core.permissions import Action
+from ui import nav, widgets
+
+st.set_page_config(page_title="邮惠运营工作台", page_icon="📮", layout="wide")
+
+actor = widgets.current_actor()
+if actor is None and widgets.session_token() and st.query_params.get("login") is None:
+    st.query_params["login"] = "expired"
+page = st.navigation(nav.navigation_for(actor), position="sidebar" if actor else "hidden")
+if actor is not None:
+    with widgets.db() as session:
+        widgets.sidebar_user(actor, scope_label(session, actor, Action.VIEW_DASHBOARD))
+page.run()

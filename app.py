@@ -1,0 +1,35 @@
+"""The server: `streamlit run app.py`.
+
+Serves Home.py (the multipage app) plus plain HTTP routes (login/logout, health, and later
+channel-code scans), and prepares the database once per server process at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import asynccontextmanager
+
+import streamlit as st
+
+from core.bootstrap import ensure_database
+from ui.routes import routes
+
+log = logging.getLogger("rights_day_studio")
+
+
+@asynccontextmanager
+async def lifespan(_app: st.App):
+    ensure_database(say=lambda msg: log.warning(msg))
+    yield {}
+
+
+def on_script_error(exc: Exception) -> bool:
+    """Users never see a traceback: log it with an id they can quote to the admin."""
+    error_id = uuid.uuid4().hex[:8]
+    log.error("page error %s", error_id, exc_info=exc)
+    st.error(f"页面出错了，请稍后重试。如果问题持续，请把错误编号 {error_id} 告诉系统管理员。")
+    return True
+
+
+app = st.App("Home.py", lifespan=lifespan, routes=routes, on_script_error=on_script_error)

@@ -1,0 +1,230 @@
+"""Local accounts: argon2 passwords, lockout after repeated failures, server-side sessions.
+
+The browser holds a random token in an HttpOnly cookie; the database holds only its
+SHA-256, so several app processes share sessions and a stolen database cannot log in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, delete, select
+
+from core import audit
+from core.audit import AuditAction
+from core.clock import utcnow
+from core.permissions import Actor
+from core.settings import get_settings
+from db.engine import write_transaction
+from db.models import AuthSession, OrgLevel, OrgUnit, User
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# Touch `last_seen_at` at most this often: every rerun of a page asks for the user.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+_hasher = PasswordHasher()
+# Verifying against a dummy hash for unknown users keeps the timing of both refusals alike.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problems(password: str) -> list[str]:
+    """Reasons a new password is refused (empty when it is acceptable)."""
+    problems = []
+    if len(password) < 8:
+        problems.append("密码至少 8 位")
+    if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        problems.append("密码须同时包含字母和数字")
+    return problems
+
+
+class LoginRefusal(StrEnum):
+    BAD_CREDENTIALS = "bad_credentials"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str | None = None
+    refusal: LoginRefusal | None = None
+    locked_until: datetime | None = None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login(
+    session: Session, username: str, password: str, *, now: datetime | None = None
+) -> LoginResult:
+    """Check the password, apply the lockout rule and open a session."""
+    now = now or utcnow()
+    username = (username or "").strip()
+    with write_transaction(session):
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or not user.active:
+            verify_password(_DUMMY_HASH, password or "")
+            audit.record(
+                session,
+                actor=None,
+                actor_name=username[:64] or "anonymous",
+                action=AuditAction.LOGIN_FAILED,
+                summary="用户名不存在或已停用",
+            )
+            return LoginResult(refusal=LoginRefusal.BAD_CREDENTIALS)
+        if user.locked_until and user.locked_until > now:
+            audit.record(
+                session,
+                actor=None,
+                actor_name=user.username,
+                action=AuditAction.LOGIN_FAILED,
+                target_type="user",
+                target_id=user.id,
+                summary="账户锁定期间尝试登录",
+            )
+            return LoginResult(refusal=LoginRefusal.LOCKED, locked_until=user.locked_until)
+        if not verify_password(user.password_hash, password or ""):
+            return _register_failure(session, user, now)
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = now
+        token = secrets.token_urlsafe(32)
+        settings = get_settings()
+        session.add(
+            AuthSession(
+                token_hash=_token_hash(token),
+                user_id=user.id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=settings.session_max_hours),
+            )
+        )
+        audit.record(
+            session,
+            actor=_actor_for(session, user),
+            action=AuditAction.LOGIN,
+            target_type="user",
+            target_id=user.id,
+        )
+        return LoginResult(token=token)
+
+
+def _register_failure(session: Session, user: User, now: datetime) -> LoginResult:
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.failed_logins = 0
+        user.locked_until = now + LOCKOUT
+        audit.record(
+            session,
+            actor=None,
+            actor_name=user.username,
+            action=AuditAction.ACCOUNT_LOCKED,
+            target_type="user",
+            target_id=user.id,
+            summary=f"连续 {MAX_FAILED_LOGINS} 次密码错误，锁定 {LOCKOUT.seconds // 60} 分钟",
+        )
+        return LoginResult(refusal=LoginRefusal.LOCKED, locked_until=user.locked_until)
+    audit.record(
+        session,
+        actor=None,
+        actor_name=user.username,
+        action=AuditAction.LOGIN_FAILED,
+        target_type="user",
+        target_id=user.id,
+        summary=f"密码错误（第 {user.failed_logins} 次）",
+    )
+    return LoginResult(refusal=LoginRefusal.BAD_CREDENTIALS)
+
+
+def actor_for_token(
+    session: Session, token: str | None, *, now: datetime | None = None
+) -> Actor | None:
+    """The logged-in user behind a cookie token, or None when absent, expired or idle too long."""
+    if not token:
+        return None
+    now = now or utcnow()
+    row = session.exec(
+        select(AuthSession).where(AuthSession.token_hash == _token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    idle_limit = timedelta(minutes=get_settings().session_idle_minutes)
+    expired = row.expires_at <= now or row.last_seen_at + idle_limit <= now
+    user = session.get(User, row.user_id)
+    if expired or user is None or not user.active:
+        with write_transaction(session):
+            session.exec(delete(AuthSession).where(AuthSession.id == row.id))
+        return None
+    if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+        with write_transaction(session):
+            row = session.get(AuthSession, row.id)
+            if row is not None:
+                row.last_seen_at = now
+    return _actor_for(session, user)
+
+
+def logout(session: Session, token: str | None) -> None:
+    if not token:
+        return
+    with write_transaction(session):
+        row = session.exec(
+            select(AuthSession).where(AuthSession.token_hash == _token_hash(token))
+        ).first()
+        if row is None:
+            return
+        user = session.get(User, row.user_id)
+        session.delete(row)
+        if user is not None:
+            audit.record(
+                session,
+                actor=_actor_for(session, user),
+                action=AuditAction.LOGOUT,
+                target_type="user",
+                target_id=user.id,
+            )
+
+
+def end_sessions_of(session: Session, user_id: int) -> None:
+    """Log a user out everywhere (inside the caller's transaction)."""
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
+def _actor_for(session: Session, user: User) -> Actor:
+    org = session.get(OrgUnit, user.org_id) if user.org_id else None
+    city_id = outlet_id = None
+    if org is not None:
+        city_id = org.id if org.level == OrgLevel.CITY else org.city_id
+        outlet_id = org.id if org.level == OrgLevel.OUTLET else None
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        org_id=user.org_id,
+        city_id=city_id,
+        outlet_id=outlet_id,
+    )
+
+
+def actor_for_user(session: Session, username: str) -> Actor | None:
+    """The actor of a user by name (for the CLI and tests)."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    return _actor_for(session, user) if user else None

@@ -1,0 +1,221 @@
+"""`python -m core <command>`: the command line for operators and automation.
+
+Every command calls the same core functions as the pages, acting as the system operator
+(audited as `cli:<os user>`). Exit code 0 on success, 1 when the input was refused, 2 on
+a usage error; the reason goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from core.errors import DomainError
+from core.permissions import Actor
+from core.settings import get_settings
+from core.tabular import RowProblem
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(
+    name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None
+):
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = (fn, configure, help_text)
+        return fn
+
+    return register
+
+
+def _operator() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor.system(f"cli:{user}")
+
+
+def _session():
+    from db.engine import session_scope
+
+    return session_scope(get_settings().database_url)
+
+
+def _read_file(path: str) -> bytes:
+    file = Path(path)
+    if not file.is_file():
+        raise DomainError(f"文件不存在：{path}")
+    return file.read_bytes()
+
+
+def _print_problems(problems: Sequence[RowProblem]) -> None:
+    for p in sorted(problems, key=lambda p: (p.line, p.column)):
+        where = f"第 {p.line} 行" if p.line else "整个文件"
+        column = f"「{p.column}」" if p.column else ""
+        value = f"（{p.value}）" if p.value else ""
+        print(f"  {where}{column}{value}：{p.reason}", file=sys.stderr)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+@command("init-db", "create or upgrade the database schema (Alembic); seeds the demo in demo mode")
+def _init_db(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade_to_head
+
+    upgrade_to_head(get_settings().database_url)
+    print("数据库结构已是最新版本。")
+    return 0
+
+
+def _seed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=2026, help="random seed (same seed, same province)")
+    p.add_argument("--days", type=int, default=365, help="days of metrics (default: a year)")
+    p.add_argument(
+        "--end-date",
+        type=date.fromisoformat,
+        default=None,
+        help="last day of demo metrics (default: yesterday)",
+    )
+
+
+@command(
+    "seed-demo", "create the demo province, metrics and accounts (only what is missing)", _seed_args
+)
+def _seed_demo(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade_to_head
+    from db.seed import seed_demo
+
+    upgrade_to_head(get_settings().database_url)
+    with _session() as session:
+        summary = seed_demo(
+            session, seed=args.seed, end_date=args.end_date, days=args.days, progress=print
+        )
+    if summary.skipped:
+        print(f"机构数据已存在，未重复生成；补充账户 {summary.accounts} 个。")
+    else:
+        print(
+            f"演示省份已生成：{summary.cities} 个市州，{summary.counties} 个区县，{summary.outlets} 个网点，"
+            f"{summary.staff} 名员工，{summary.merchants} 个商户，{summary.metric_rows} 行日报，{summary.accounts} 个账户。"
+        )
+    return 0
+
+
+def _create_user_args(p: argparse.ArgumentParser) -> None:
+    from db.models import Role
+
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument(
+        "--org", default="", help="org code: a city for city_planner, an outlet for outlet_manager"
+    )
+    p.add_argument("--name", default=None, help="display name (default: the username)")
+
+
+@command(
+    "create-user",
+    "create an account; password from NEW_USER_PASSWORD or asked on a terminal",
+    _create_user_args,
+)
+def _create_user(args: argparse.Namespace) -> int:
+    from core.users import UserCreate, create_user
+    from db.models import Role
+
+    password = os.environ.get("NEW_USER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print(
+                "未提供密码：请设置环境变量 NEW_USER_PASSWORD，或在终端中运行以输入密码。",
+                file=sys.stderr,
+            )
+            return 1
+        password = getpass.getpass("新用户密码：")
+        if password != getpass.getpass("再输入一次："):
+            print("两次输入的密码不一致。", file=sys.stderr)
+            return 1
+    data = UserCreate(
+        args.username, args.name or args.username, Role(args.role), password, args.org
+    )
+    with _session() as session:
+        user = create_user(session, actor=_operator(), data=data)
+    print(f"已创建用户 {user.username}（{user.role.label}，{user.org_name}）。")
+    return 0
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="CSV (UTF-8/GBK) or XLSX")
+    p.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+
+
+@command("import-org", "import the org tree (code, name, level, parent_code)", _import_args)
+def _import_org(args: argparse.Namespace) -> int:
+    from core.org_import import import_org
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_org(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+@command("import-metrics", "import daily outlet metrics (all or nothing per file)", _import_args)
+def _import_metrics(args: argparse.Namespace) -> int:
+    from core.metrics import import_metrics
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_metrics(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+def _report(ok: bool, summary: str, problems: Sequence[RowProblem]) -> int:
+    if ok:
+        print(summary)
+        return 0
+    print(summary, file=sys.stderr)
+    _print_problems(problems)
+    return 1
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="邮惠运营工作台 command line"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_fn, configure, help_text) in COMMANDS.items():
+        configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = COMMANDS[args.command][0]
+    try:
+        return handler(args)
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("已中断。", file=sys.stderr)
+        return 130

@@ -1,0 +1,157 @@
+"""The home page of each role: totals of its scope for the last 30 days against the 30
+before, a daily trend, and what needs this user's attention."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core import metrics
+from core.clock import shanghai_today, utcnow
+from core.formatting import format_change, format_metric
+from core.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
+from db.models import OrgUnit, Role, User
+
+PERIOD_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    value: int
+    previous: int
+    is_money: bool
+    is_stock: bool
+
+    @property
+    def text(self) -> str:
+        return format_metric(self.value, is_money=self.is_money)
+
+    @property
+    def change(self) -> str:
+        return format_change(self.value, self.previous)
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    level: str  # "info" | "warning" | "success"
+    text: str
+    page: str | None = None  # url_path of the page that deals with it
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    scope_label: str
+    start: date
+    end: date
+    kpis: list[Kpi]
+    trend: list[metrics.DailyPoint]
+    latest_date: date | None
+    outlets_reporting: int
+    attention: list[AttentionItem]
+
+
+AttentionSource = Callable[[Session, Actor, date], list[AttentionItem]]
+# Later capabilities (plans to review, dead channel codes, reminders) register here.
+ATTENTION_SOURCES: list[AttentionSource] = []
+
+
+def attention_source(fn: AttentionSource) -> AttentionSource:
+    ATTENTION_SOURCES.append(fn)
+    return fn
+
+
+def home_overview(session: Session, *, actor: Actor, today: date | None = None) -> HomeOverview:
+    ensure_allowed(actor, Action.VIEW_DASHBOARD)
+    today = today or shanghai_today()
+    end = today - timedelta(days=1)
+    start = end - timedelta(days=PERIOD_DAYS - 1)
+    prev_end = start - timedelta(days=1)
+    prev_start = prev_end - timedelta(days=PERIOD_DAYS - 1)
+    where = scope_filter(actor, Action.VIEW_DASHBOARD)
+    current = metrics.totals(session, outlet_filter=where, start=start, end=end)
+    previous = metrics.totals(session, outlet_filter=where, start=prev_start, end=prev_end)
+    kpis = [
+        Kpi(
+            key,
+            spec.label,
+            current[key],
+            previous[key],
+            spec.is_money,
+            spec.kind is metrics.MetricKind.STOCK,
+        )
+        for key, spec in metrics.METRICS.items()
+    ]
+    attention: list[AttentionItem] = []
+    for source in ATTENTION_SOURCES:
+        attention.extend(source(session, actor, today))
+    return HomeOverview(
+        scope_label=scope_label(session, actor, Action.VIEW_DASHBOARD),
+        start=start,
+        end=end,
+        kpis=kpis,
+        trend=metrics.daily_series(session, outlet_filter=where, start=start, end=end),
+        latest_date=metrics.latest_date(session),
+        outlets_reporting=current.outlets_reporting,
+        attention=attention,
+    )
+
+
+def scope_label(session: Session, actor: Actor, action: Action) -> str:
+    scope = scope_of(actor, action)
+    if scope is Scope.CITY and actor.city_id:
+        return session.get(OrgUnit, actor.city_id).name
+    if scope is Scope.OUTLET and actor.outlet_id:
+        outlet = session.get(OrgUnit, actor.outlet_id)
+        city = session.get(OrgUnit, outlet.city_id) if outlet.city_id else None
+        return f"{city.name} · {outlet.name}" if city else outlet.name
+    return "全省"
+
+
+@attention_source
+def _data_freshness(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
+    latest = metrics.latest_date(session)
+    yesterday = today - timedelta(days=1)
+    if latest is None:
+        hint = (
+            "请在「数据导入」上传网点日报"
+            if actor.role in (Role.ADMIN, Role.CITY_PLANNER)
+            else "请联系管理员导入"
+        )
+        return [AttentionItem("info", f"还没有任何指标数据，{hint}。", "import")]
+    if latest < yesterday:
+        return [
+            AttentionItem(
+                "warning",
+                f"指标数据只更新到 {latest}，已有 {(yesterday - latest).days} 天未导入。",
+                "import",
+            )
+        ]
+    where = scope_filter(actor, Action.VIEW_DASHBOARD)
+    silent = metrics.silent_outlets(session, outlet_filter=where, day=yesterday)
+    if not silent:
+        return [AttentionItem("success", f"昨日（{yesterday}）数据已全部上报。")]
+    if actor.role is Role.OUTLET_MANAGER:
+        return [
+            AttentionItem("warning", f"本网点昨日（{yesterday}）没有上报数据，请联系市分核实。")
+        ]
+    names = "、".join(name for _, name in silent[:3])
+    more = f"等 {len(silent)} 个网点" if len(silent) > 3 else ""
+    return [AttentionItem("warning", f"昨日（{yesterday}）未上报数据：{names}{more}。")]
+
+
+@attention_source
+def _locked_accounts(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
+    if actor.role is not Role.ADMIN:
+        return []
+    count = session.execute(
+        sa.select(sa.func.count()).select_from(User).where(User.locked_until > utcnow())
+    ).scalar_one()
+    if not count:
+        return []
+    return [AttentionItem("warning", f"有 {count} 个账户因多次密码错误被锁定。", "users")]

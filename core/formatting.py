@@ -1,0 +1,59 @@
+"""Numbers, money and changes as Chinese users read them (元, 万, 亿). Exact: no floats."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+_WAN = Decimal(10_000)
+_YI = Decimal(100_000_000)
+
+
+def _group(number: Decimal, places: int) -> str:
+    quantum = Decimal(1).scaleb(-places)
+    return f"{number.quantize(quantum, rounding=ROUND_HALF_UP):,.{places}f}"
+
+
+def yuan(fen: int) -> Decimal:
+    """Integer fen as an exact Decimal amount of yuan."""
+    return Decimal(fen) / 100
+
+
+def format_yuan(fen: int, *, compact: bool = True) -> str:
+    """¥1,234.50 below 10 万; 12.35万元 / 1.23亿元 above when `compact`."""
+    amount = yuan(fen)
+    magnitude = abs(amount)
+    if compact and magnitude >= _YI:
+        return f"{_group(amount / _YI, 2)}亿元"
+    if compact and magnitude >= _WAN * 10:
+        return f"{_group(amount / _WAN, 2)}万元"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{_group(magnitude, 2)}"
+
+
+def format_count(value: int, *, compact: bool = False) -> str:
+    if compact and abs(value) >= 100_000_000:
+        return f"{_group(Decimal(value) / _YI, 2)}亿"
+    if compact and abs(value) >= 100_000:
+        return f"{_group(Decimal(value) / _WAN, 1)}万"
+    return f"{value:,}"
+
+
+def format_metric(value: int, *, is_money: bool, compact: bool = True) -> str:
+    return format_yuan(value, compact=compact) if is_money else format_count(value, compact=compact)
+
+
+def format_change(current: int, previous: int) -> str:
+    """'+12.3%' against the previous value; '新增' when there was nothing before."""
+    if previous == 0:
+        return "持平" if current == 0 else "新增"
+    change = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
+    text = _group(change, 1)
+    return f"+{text}%" if change > 0 else f"{text}%"
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678: contact numbers are shown masked to everyone but admins."""
+    digits = phone.strip()
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"

@@ -1,0 +1,112 @@
+"""The command line, through its real entry point (`python -m core`)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from core.auth import login
+from core.cli import main
+from db.models import DailyMetric, User
+from tests.factories import make_tree, metrics_csv
+
+ROOT = Path(__file__).parents[2]
+HEADER = "日期,网点编码,新增好友,好友总数,客户群数,群成员数,转化客户,新增存款(元)\n"
+GOOD = [
+    ("2026-11-07", "O111", 5, 100, 2, 60, 1, "1,234.50"),
+    ("2026年11月8日", "O112", 3, 80, 1, 40, 0, "-200"),
+]
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_import_metrics_gbk_bad_row_then_fixed_then_twice(session: Session, tmp_path: Path) -> None:
+    make_tree(session)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(
+        metrics_csv(
+            [*GOOD, ("2026-11-08", "O113", "abc", 1, 1, 1, 1, 1)], header=HEADER, encoding="gbk"
+        )
+    )
+    result = run_cli("import-metrics", str(bad))
+    assert result.returncode == 1
+    assert "第 4 行" in result.stderr and "新增好友" in result.stderr
+    assert session.exec(select(DailyMetric)).first() is None
+    good = tmp_path / "good.csv"
+    good.write_bytes(metrics_csv(GOOD, header=HEADER, encoding="gbk"))
+    assert run_cli("import-metrics", str(good), "--dry-run").returncode == 0
+    assert session.exec(select(DailyMetric)).first() is None
+    first = run_cli("import-metrics", str(good))
+    assert first.returncode == 0 and "新增 2" in first.stdout
+    second = run_cli("import-metrics", str(good))
+    assert second.returncode == 0 and "覆盖 2" in second.stdout
+    session.rollback()  # end the test's read snapshot to see the other process's writes
+    assert len(session.exec(select(DailyMetric)).all()) == 2
+
+
+def test_create_user_takes_the_password_from_the_environment(session: Session) -> None:
+    make_tree(session)
+    result = run_cli(
+        "create-user",
+        "lisi",
+        "--role",
+        "outlet_manager",
+        "--org",
+        "O111",
+        env={"NEW_USER_PASSWORD": "Abcdefg1"},
+    )
+    assert result.returncode == 0, result.stderr
+    session.rollback()
+    assert login(session, "lisi", "Abcdefg1").token
+    refused = run_cli(
+        "create-user",
+        "wangwu",
+        "--role",
+        "city_planner",
+        "--org",
+        "O111",
+        env={"NEW_USER_PASSWORD": "Abcdefg1"},
+    )
+    assert refused.returncode == 1 and "市" in refused.stderr
+    assert session.exec(select(User).where(User.username == "wangwu")).first() is None
+
+
+def test_create_user_without_password_and_without_terminal_fails(
+    session: Session, monkeypatch
+) -> None:
+    monkeypatch.delenv("NEW_USER_PASSWORD", raising=False)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["create-user", "zhao", "--role", "designer"]) == 1
+
+
+def test_import_org_and_missing_file(session: Session, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "org.csv"
+    path.write_text("code,name,level,parent_code\nP,省,province,\nC,市,city,P\n", encoding="utf-8")
+    assert main(["import-org", str(path)]) == 0
+    assert main(["import-org", str(tmp_path / "nope.csv")]) == 1
+    assert "文件不存在" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["create-user", "x", "--role", "king"])
+    assert info.value.code == 2
+
+
+def test_init_db_and_seed_demo_on_an_empty_database(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    assert run_cli("init-db", env=env).returncode == 0
+    seeded = run_cli("seed-demo", "--end-date", "2026-11-24", "--days", "20", env=env)
+    assert seeded.returncode == 0 and "14 个市州" in seeded.stdout

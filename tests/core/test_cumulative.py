@@ -1,0 +1,150 @@
+"""The running totals behind every board must equal the rules computed the slow way,
+for any period, after any sequence of imports (including re-imports of old days)."""
+
+import random
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core.metrics import METRICS, MetricKind, import_metrics, latest_date, period_values, totals
+from core.permissions import Role
+from db.models import OrgUnit
+from tests.factories import make_tree, make_users, metrics_csv
+
+START = date(2026, 9, 1)
+DAYS = 40
+
+
+def reference(
+    rows: dict[tuple[date, str], tuple], start: date, end: date, code: str
+) -> dict[str, int]:
+    """DESIGN.md's rules, literally: flows summed, stocks at the last date ≤ end with data."""
+    mine = {d: v for (d, c), v in rows.items() if c == code}
+    result = {}
+    for index, (key, spec) in enumerate(METRICS.items()):
+        if spec.kind is MetricKind.FLOW:
+            result[key] = sum(v[index] for d, v in mine.items() if start <= d <= end)
+        else:
+            known = [d for d in mine if d <= end]
+            result[key] = mine[max(known)][index] if known else 0
+    return result
+
+
+def random_rows(
+    rng: random.Random, codes: list[str], days: list[date]
+) -> dict[tuple[date, str], tuple]:
+    rows = {}
+    for code in codes:
+        for day in days:
+            if rng.random() < 0.75:
+                rows[(day, code)] = (
+                    rng.randint(0, 9),
+                    rng.randint(0, 500),
+                    rng.randint(0, 5),
+                    rng.randint(0, 300),
+                    rng.randint(0, 3),
+                    rng.randint(-50_000, 90_000),
+                )
+    return rows
+
+
+def as_csv(rows: dict[tuple[date, str], tuple]) -> bytes:
+    lines = []
+    for (day, code), (nf, tf, gr, gm, cv, fen) in rows.items():
+        sign = "-" if fen < 0 else ""
+        lines.append(
+            (day, code, nf, tf, gr, gm, cv, f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}")
+        )
+    return metrics_csv(lines)
+
+
+def per_outlet(session: Session, start: date, end: date) -> dict[str, dict[str, int]]:
+    pv = period_values(start, end, latest_date(session))
+    query = sa.select(OrgUnit.code, *(pv.c[k] for k in METRICS)).join(
+        pv, pv.c.outlet_id == OrgUnit.id
+    )
+    return {
+        code: dict(zip(METRICS, values, strict=True)) for code, *values in session.execute(query)
+    }
+
+
+def assert_matches(session: Session, rows: dict, codes: list[str], rng: random.Random) -> None:
+    horizon = max(d for d, _ in rows)
+    periods = [
+        (START, START),
+        (START, horizon),
+        (START + timedelta(days=5), horizon + timedelta(days=10)),
+        (START - timedelta(days=30), START - timedelta(days=1)),
+        (horizon + timedelta(days=1), horizon + timedelta(days=3)),
+    ]
+    for _ in range(12):
+        a = START + timedelta(days=rng.randint(-3, DAYS + 3))
+        periods.append((a, a + timedelta(days=rng.randint(0, 20))))
+    for start, end in periods:
+        got = per_outlet(session, start, end)
+        for code in codes:
+            want = reference(rows, start, end, code)
+            if all(v == 0 for v in want.values()) and code not in got:
+                continue  # never reported by `end`: absent, counts as zero
+            assert got.get(code) == want, (code, start, end)
+        total = totals(session, outlet_filter=sa.true(), start=start, end=end)
+        for key in METRICS:
+            assert total[key] == sum(reference(rows, start, end, c)[key] for c in codes), (
+                key,
+                start,
+                end,
+            )
+
+
+def test_running_totals_equal_the_rules_after_imports_and_reimports(session: Session) -> None:
+    tree = make_tree(session)
+    admin = make_users(session)[Role.ADMIN]
+    codes = sorted(tree.outlets)
+    rng = random.Random(7)
+    days = [START + timedelta(days=i) for i in range(DAYS)]
+    rows = random_rows(rng, codes, days)
+    # import in three slices, oldest last: exercises carry-forward and rebuilds
+    slices = [days[10:25], days[25:], days[:10]]
+    for piece in slices:
+        part = {k: v for k, v in rows.items() if k[0] in piece}
+        assert import_metrics(session, actor=admin, data=as_csv(part), filename="m.csv").ok
+    assert_matches(session, rows, codes, rng)
+    # re-import an old day with new values and a new outlet appearing on it
+    old_day = days[3]
+    changed = {(old_day, c): (9, 999, 9, 99, 9, -12345) for c in codes}
+    rows.update(changed)
+    assert import_metrics(session, actor=admin, data=as_csv(changed), filename="old.csv").ok
+    assert_matches(session, rows, codes, rng)
+
+
+def test_outlet_that_stops_reporting_keeps_its_last_stock_and_zero_flows(session: Session) -> None:
+    tree = make_tree(session)
+    admin = make_users(session)[Role.ADMIN]
+    rows = [
+        (date(2026, 10, 1), "O111", 5, 100, 3, 50, 1, 10),
+        (date(2026, 10, 5), "O112", 1, 7, 1, 2, 0, 0),
+    ]
+    assert import_metrics(session, actor=admin, data=metrics_csv(rows), filename="m.csv").ok
+    got = per_outlet(session, date(2026, 10, 3), date(2026, 10, 5))
+    assert got["O111"] == {
+        "new_friends": 0,
+        "total_friends": 100,
+        "groups": 3,
+        "group_members": 50,
+        "conversions": 0,
+        "deposits": 0,
+    }
+    assert "O113" not in got  # never reported
+    assert tree.outlets["O113"].id not in {v for v in got}
+
+
+@pytest.mark.parametrize("end_offset", [0, 30])
+def test_horizon_clamps_periods_beyond_the_data(session: Session, end_offset: int) -> None:
+    make_tree(session)
+    admin = make_users(session)[Role.ADMIN]
+    rows = [(date(2026, 10, 1), "O111", 5, 100, 3, 50, 1, 10)]
+    assert import_metrics(session, actor=admin, data=metrics_csv(rows), filename="m.csv").ok
+    end = date(2026, 10, 1) + timedelta(days=end_offset)
+    assert per_outlet(session, date(2026, 10, 1), end)["O111"]["new_friends"] == 5

@@ -1,0 +1,24 @@
+from core.formatting import format_change, format_count, format_yuan, mask_phone
+
+
+def test_money_in_yuan_wan_and_yi_exactly() -> None:
+    assert format_yuan(123450) == "¥1,234.50"
+    assert format_yuan(-5) == "-¥0.05"
+    assert format_yuan(9_999_999) == "¥99,999.99"
+    assert format_yuan(12_345_678) == "12.35万元"
+    assert format_yuan(-12_345_678) == "-12.35万元"
+    assert format_yuan(43_712_345_600) == "4.37亿元"
+    assert format_yuan(12_345_678, compact=False) == "¥123,456.78"
+
+
+def test_counts_and_changes() -> None:
+    assert format_count(12345) == "12,345"
+    assert format_count(320_456, compact=True) == "32.0万"
+    assert format_change(110, 100) == "+10.0%"
+    assert format_change(90, 100) == "-10.0%"
+    assert format_change(5, -10) == "+150.0%"
+    assert format_change(0, 0) == "持平" and format_change(3, 0) == "新增"
+
+
+def test_phone_mask() -> None:
+    assert mask_phone("13812345678") == "138****5678"

@@ -1,0 +1,104 @@
+"""Small, explicit test data: a two-city province and users of every role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from core.auth import actor_for_user, hash_password
+from core.org import recompute_ancestors
+from core.permissions import Actor
+from db.models import OrgLevel, OrgUnit, Role, User
+
+PASSWORD = "Passw0rd!"
+_HASH: str | None = None
+
+
+@dataclass
+class Tree:
+    province: OrgUnit
+    cities: dict[str, OrgUnit]
+    counties: dict[str, OrgUnit]
+    outlets: dict[str, OrgUnit]
+
+
+def make_tree(session: Session) -> Tree:
+    """省 P → 市 C1 (县 K11: outlets O111, O112, O113; 县 K12: O121) and 市 C2 (县 K21: O211, O212)."""
+    province = OrgUnit(code="P", name="测试省", level=OrgLevel.PROVINCE)
+    session.add(province)
+    session.flush()
+    cities, counties, outlets = {}, {}, {}
+    layout = {
+        "C1": {"K11": ["O111", "O112", "O113"], "K12": ["O121"]},
+        "C2": {"K21": ["O211", "O212"]},
+    }
+    for city_code, county_map in layout.items():
+        city = OrgUnit(
+            code=city_code, name=f"{city_code}市", level=OrgLevel.CITY, parent_id=province.id
+        )
+        session.add(city)
+        session.flush()
+        cities[city_code] = city
+        for county_code, outlet_codes in county_map.items():
+            county = OrgUnit(
+                code=county_code, name=f"{county_code}区", level=OrgLevel.COUNTY, parent_id=city.id
+            )
+            session.add(county)
+            session.flush()
+            counties[county_code] = county
+            for code in outlet_codes:
+                outlet = OrgUnit(
+                    code=code, name=f"{code}支局", level=OrgLevel.OUTLET, parent_id=county.id
+                )
+                session.add(outlet)
+                outlets[code] = outlet
+    session.flush()
+    recompute_ancestors(session)
+    session.commit()
+    return Tree(province, cities, counties, outlets)
+
+
+def make_user(session: Session, username: str, role: Role, org_code: str | None = None) -> Actor:
+    global _HASH
+    _HASH = _HASH or hash_password(PASSWORD)
+    org = session.exec(select(OrgUnit).where(OrgUnit.code == org_code)).one() if org_code else None
+    session.add(
+        User(
+            username=username,
+            display_name=username,
+            role=role,
+            org_id=org.id if org else None,
+            password_hash=_HASH,
+        )
+    )
+    session.commit()
+    return actor_for_user(session, username)
+
+
+def make_users(session: Session) -> dict[Role, Actor]:
+    """One user per role: planner of C1, manager of O111."""
+    return {
+        Role.ADMIN: make_user(session, "admin", Role.ADMIN),
+        Role.PROVINCE_REVIEWER: make_user(session, "reviewer", Role.PROVINCE_REVIEWER),
+        Role.CITY_PLANNER: make_user(session, "planner", Role.CITY_PLANNER, "C1"),
+        Role.OUTLET_MANAGER: make_user(session, "manager", Role.OUTLET_MANAGER, "O111"),
+        Role.DESIGNER: make_user(session, "designer", Role.DESIGNER),
+    }
+
+
+HEADER = "date,outlet_code,new_friends,total_friends,groups,group_members,conversions,deposits\n"
+
+
+def metrics_csv(rows: list[tuple], header: str = HEADER, encoding: str = "utf-8") -> bytes:
+    """rows: (date, outlet_code, new_friends, total_friends, groups, group_members, conversions, deposits)."""
+    lines = [header.rstrip("\n")]
+    for row in rows:
+        lines.append(",".join(_cell(v) for v in row))
+    return ("\n".join(lines) + "\n").encode(encoding)
+
+
+def _cell(value: object) -> str:
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    return f'"{text}"' if "," in text else text

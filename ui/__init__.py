@@ -1,0 +1,1 @@
+"""The Streamlit side: navigation, shared widgets and the server's HTTP routes."""

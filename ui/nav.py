@@ -1,0 +1,100 @@
+"""Which pages exist and who sees them: built from the permission registry.
+
+A page the role may not use is still registered under its URL, but hidden and replaced by
+a refusal, so a typed or bookmarked URL gets a clear Chinese answer instead of a blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core.permissions import ACTIONS, Action, Actor, allowed
+from ui import widgets
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    section: str
+    action: Action
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("pages/home.py", "首页", ":material/home:", "home", "概览", Action.VIEW_DASHBOARD),
+    PageSpec(
+        "pages/data_import.py",
+        "数据导入",
+        ":material/upload_file:",
+        "import",
+        "数据",
+        Action.IMPORT_METRICS,
+    ),
+    PageSpec(
+        "pages/users.py", "用户管理", ":material/group:", "users", "系统", Action.MANAGE_USERS
+    ),
+    PageSpec(
+        "pages/audit_log.py", "审计日志", ":material/history:", "audit", "系统", Action.VIEW_AUDIT
+    ),
+]
+
+
+def visible_pages(actor: Actor) -> list[PageSpec]:
+    return [spec for spec in PAGES if allowed(actor, spec.action)]
+
+
+def _refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:
+    def refuse() -> None:
+        st.title(spec.title)
+        st.error(
+            f"您的角色（{actor.role.label}）无权访问「{spec.title}」：需要「{ACTIONS[spec.action].label}」权限。"
+        )
+        st.page_link("pages/home.py", label="返回首页", icon=":material/home:")
+
+    refuse.__name__ = f"refuse_{spec.url_path}"
+    return refuse
+
+
+def _login_stub(spec: PageSpec) -> Callable[[], None]:
+    def login() -> None:
+        widgets.render_login(next_path=spec.url_path)
+
+    login.__name__ = f"login_{spec.url_path}"
+    return login
+
+
+def navigation_for(actor: Actor | None) -> dict[str, list[st.Page]] | list[st.Page]:
+    """The st.navigation argument for this visitor."""
+    if actor is None:
+        entry = st.Page(
+            lambda: widgets.render_login(next_path=""), title="登录", url_path="login", default=True
+        )
+        return [
+            entry,
+            *(
+                st.Page(_login_stub(s), title="登录", url_path=s.url_path, visibility="hidden")
+                for s in PAGES
+            ),
+        ]
+    sections: dict[str, list[st.Page]] = {}
+    for spec in PAGES:
+        if allowed(actor, spec.action):
+            page = st.Page(
+                spec.path,
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.url_path == "home",
+            )
+            sections.setdefault(spec.section, []).append(page)
+        else:
+            hidden = st.Page(
+                _refusal(spec, actor), title=spec.title, url_path=spec.url_path, visibility="hidden"
+            )
+            sections.setdefault(spec.section, []).append(hidden)
+    return {name: pages for name, pages in sections.items()}

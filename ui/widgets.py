@@ -1,0 +1,160 @@
+"""Shared Streamlit helpers: the one way to get the user, the login form, and the small
+widgets every page uses (errors, empty states, downloads, money formatting)."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import pandas as pd
+import streamlit as st
+from sqlmodel import Session
+
+from core import auth
+from core.errors import DomainError
+from core.permissions import Action, Actor, ensure_allowed
+from core.settings import get_settings
+from db.engine import session_scope
+
+SESSION_COOKIE = "rds_session"
+TOKEN_KEY = "session_token"  # AppTest presets this; browsers use the cookie
+
+
+@contextmanager
+def db() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+def session_token() -> str | None:
+    token = st.session_state.get(TOKEN_KEY)
+    if token:
+        return token
+    try:
+        cookie = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:
+        return None
+    return cookie if isinstance(cookie, str) else None
+
+
+def current_actor() -> Actor | None:
+    """The logged-in user, checked against the database on every run (expiry, idle time)."""
+    token = session_token()
+    if not token:
+        return None
+    with db() as session:
+        return auth.actor_for_token(session, token)
+
+
+def require(action: Action) -> Actor:
+    """First line of every page: the actor, or a login prompt / refusal and a stop."""
+    actor = current_actor()
+    if actor is None:
+        render_login(next_path="")
+        st.stop()
+    try:
+        ensure_allowed(actor, action)
+    except DomainError as exc:
+        st.error(exc.message)
+        st.stop()
+    return actor
+
+
+def show_error(exc: DomainError) -> None:
+    st.error(exc.message, icon=":material/error:")
+
+
+def empty_state(text: str, icon: str = ":material/inbox:") -> None:
+    st.info(text, icon=icon)
+
+
+_LOGIN_CSS = """
+<style>
+.rds-login {max-width: 380px; margin: 2rem auto 1rem; padding: 2rem 2rem 1.5rem;
+  border: 1px solid #d7e7dc; border-radius: 12px; background: #fff;
+  box-shadow: 0 4px 18px rgba(0, 80, 40, .08);}
+.rds-login h2 {margin: 0 0 .25rem; color: #007A3D; font-size: 1.5rem;}
+.rds-login p.sub {margin: 0 0 1.25rem; color: #5b6b62; font-size: .9rem;}
+.rds-login label {display: block; font-size: .9rem; margin: .75rem 0 .25rem; color: #1F2A24;}
+.rds-login input {width: 100%; box-sizing: border-box; padding: .6rem .75rem; font-size: 1rem;
+  border: 1px solid #b9d3c2; border-radius: 8px;}
+.rds-login input:focus {outline: 2px solid #007A3D; border-color: #007A3D;}
+.rds-login button {width: 100%; margin-top: 1.25rem; padding: .65rem; font-size: 1rem;
+  color: #fff; background: #007A3D; border: 0; border-radius: 8px; cursor: pointer;}
+.rds-login button:hover {background: #00632f;}
+</style>
+"""
+
+
+def render_login(next_path: str) -> None:
+    """The login form. It posts to /auth/login (ui/routes.py), which sets the session cookie."""
+    st.html(
+        _LOGIN_CSS
+        + '<form class="rds-login" method="post" action="/auth/login">'
+        + '<h2>📮 邮惠运营工作台</h2><p class="sub">会员权益日 · 渠道活码 · 网点排行</p>'
+        + '<label for="rds-user">用户名</label>'
+        + '<input id="rds-user" name="username" autocomplete="username" required>'
+        + '<label for="rds-pass">密码</label>'
+        + '<input id="rds-pass" name="password" type="password" autocomplete="current-password" required>'
+        + f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
+        + '<button type="submit">登录</button></form>'
+    )
+    outcome = st.query_params.get("login")
+    if outcome == "failed":
+        st.error("用户名或密码错误。连续 5 次错误将锁定账户 15 分钟。")
+    elif outcome == "locked":
+        minutes = st.query_params.get("minutes", "15")
+        st.error(f"账户已锁定，请 {minutes} 分钟后再试，或联系管理员解锁。")
+    elif outcome == "expired":
+        st.warning("登录已过期，请重新登录。")
+    if get_settings().demo_mode:
+        _demo_accounts()
+
+
+def _demo_accounts() -> None:
+    from db.seed import DEMO_PASSWORD, demo_accounts  # only in demo mode
+
+    with db() as session:
+        accounts = demo_accounts(session)
+    with st.expander("演示账户（仅演示模式显示）", expanded=True):
+        st.caption(f"所有演示账户的密码均为 `{DEMO_PASSWORD}`")
+        st.dataframe(
+            pd.DataFrame(
+                [{"用户名": a.username, "角色": a.role.label, "说明": a.note} for a in accounts]
+            ),
+            hide_index=True,
+        )
+
+
+def sidebar_user(actor: Actor, org_label: str) -> None:
+    with st.sidebar:
+        st.markdown(f"**{actor.display_name}**  \n{actor.role.label} · {org_label}")
+        st.link_button("退出登录", "/auth/logout", icon=":material/logout:")
+
+
+def table_download(
+    frame: pd.DataFrame, file_stem: str, *, key: str, formats: Sequence[str] = ("csv", "xlsx")
+) -> None:
+    """Download buttons for exactly the table shown (CSV opens in Excel thanks to the BOM)."""
+    columns = st.columns(len(formats) + 3)
+    for column, fmt in zip(columns, formats, strict=False):
+        data, mime = _encode(frame, fmt)
+        column.download_button(
+            f"下载 {fmt.upper()}",
+            data,
+            file_name=f"{file_stem}.{fmt}",
+            mime=mime,
+            key=f"{key}_{fmt}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+
+
+def _encode(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode("utf-8-sig"), "text/csv"
+    buffer = io.BytesIO()
+    frame.to_excel(buffer, index=False)
+    return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
