@@ -7,6 +7,7 @@ from core.permissions import Action
 from ui import nav, widgets
 
 st.set_page_config(page_title="邮惠运营工作台", page_icon="📮", layout="wide")
+widgets.apply_global_style()
 
 actor = widgets.current_actor()
 if actor is None and widgets.session_token() and st.query_params.get("login") is None:

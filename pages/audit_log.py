@@ -19,7 +19,11 @@ left, middle, right = st.columns([2, 1, 2])
 period = left.date_input("日期范围", value=(today - timedelta(days=6), today), key="audit_period")
 who = middle.text_input("操作人", key="audit_actor", placeholder="用户名")
 actions = right.multiselect(
-    "操作类型", list(AuditAction), format_func=lambda a: a.label, key="audit_actions"
+    "操作类型",
+    list(AuditAction),
+    format_func=lambda a: a.label,
+    key="audit_actions",
+    placeholder="全部类型",
 )
 text = st.text_input("摘要包含", key="audit_text", placeholder="例如 文件名、用户名")
 

@@ -37,10 +37,10 @@ if overview.latest_date is None:
     )
     st.stop()
 
-columns = st.columns(3)
-for index, kpi in enumerate(overview.kpis):
-    suffix = "（期末）" if kpi.is_stock else ""
-    columns[index % 3].metric(f"{kpi.label}{suffix}", kpi.text, kpi.change, border=True)
+for start in range(0, len(overview.kpis), 3):  # row by row, so phones stack them in order
+    for column, kpi in zip(st.columns(3), overview.kpis[start : start + 3], strict=False):
+        suffix = "（期末）" if kpi.is_stock else ""
+        column.metric(f"{kpi.label}{suffix}", kpi.text, kpi.change, border=True)
 
 st.subheader("每日趋势")
 if not overview.trend:

@@ -72,10 +72,12 @@ def empty_state(text: str, icon: str = ":material/inbox:") -> None:
 
 _LOGIN_CSS = """
 <style>
-.rds-login {max-width: 380px; margin: 2rem auto 1rem; padding: 2rem 2rem 1.5rem;
+.rds-login {max-width: 400px; margin: 3rem auto 1rem; padding: 2rem 2rem 1.5rem;
   border: 1px solid #d7e7dc; border-radius: 12px; background: #fff;
   box-shadow: 0 4px 18px rgba(0, 80, 40, .08);}
-.rds-login h2 {margin: 0 0 .25rem; color: #007A3D; font-size: 1.5rem;}
+.rds-login h2 {margin: 0 0 .25rem; color: #007A3D; font-size: 1.5rem; display: flex; align-items: center; gap: .5rem;}
+.rds-badge {display: inline-flex; width: 2rem; height: 2rem; border-radius: 8px; background: #007A3D;
+  color: #fff; font-size: 1.1rem; align-items: center; justify-content: center;}
 .rds-login p.sub {margin: 0 0 1.25rem; color: #5b6b62; font-size: .9rem;}
 .rds-login label {display: block; font-size: .9rem; margin: .75rem 0 .25rem; color: #1F2A24;}
 .rds-login input {width: 100%; box-sizing: border-box; padding: .6rem .75rem; font-size: 1rem;
@@ -90,27 +92,31 @@ _LOGIN_CSS = """
 
 def render_login(next_path: str) -> None:
     """The login form. It posts to /auth/login (ui/routes.py), which sets the session cookie."""
-    st.html(
-        _LOGIN_CSS
-        + '<form class="rds-login" method="post" action="/auth/login">'
-        + '<h2>📮 邮惠运营工作台</h2><p class="sub">会员权益日 · 渠道活码 · 网点排行</p>'
-        + '<label for="rds-user">用户名</label>'
-        + '<input id="rds-user" name="username" autocomplete="username" required>'
-        + '<label for="rds-pass">密码</label>'
-        + '<input id="rds-pass" name="password" type="password" autocomplete="current-password" required>'
-        + f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
-        + '<button type="submit">登录</button></form>'
-    )
-    outcome = st.query_params.get("login")
-    if outcome == "failed":
-        st.error("用户名或密码错误。连续 5 次错误将锁定账户 15 分钟。")
-    elif outcome == "locked":
-        minutes = st.query_params.get("minutes", "15")
-        st.error(f"账户已锁定，请 {minutes} 分钟后再试，或联系管理员解锁。")
-    elif outcome == "expired":
-        st.warning("登录已过期，请重新登录。")
-    if get_settings().demo_mode:
-        _demo_accounts()
+    _, middle, _ = st.columns([1, 1.6, 1])
+    with middle:
+        st.html(
+            _LOGIN_CSS
+            + '<form class="rds-login" method="post" action="/auth/login">'
+            + '<h2><span class="rds-badge">邮</span>邮惠运营工作台</h2>'
+            + '<p class="sub">会员权益日 · 渠道活码 · 网点排行</p>'
+            + '<label for="rds-user">用户名</label>'
+            + '<input id="rds-user" name="username" autocomplete="username" required>'
+            + '<label for="rds-pass">密码</label>'
+            + '<input id="rds-pass" name="password" type="password" autocomplete="current-password" required>'
+            + f'<input type="hidden" name="next" value="{html.escape(next_path)}">'
+            + '<button type="submit">登录</button></form>'
+        )
+        outcome = st.query_params.get("login")
+        if outcome == "failed":
+            st.error("用户名或密码错误。连续 5 次错误将锁定账户 15 分钟。")
+        elif outcome == "locked":
+            minutes = st.query_params.get("minutes", "15")
+            minutes = minutes if minutes.isdigit() else "15"
+            st.error(f"账户已锁定，请 {minutes} 分钟后再试，或联系管理员解锁。")
+        elif outcome == "expired":
+            st.warning("登录已过期，请重新登录。")
+        if get_settings().demo_mode:
+            _demo_accounts()
 
 
 def _demo_accounts() -> None:
@@ -128,10 +134,34 @@ def _demo_accounts() -> None:
         )
 
 
+_GLOBAL_CSS = """
+<style>
+/* Streamlit has no locale setting: put the file uploader's English texts into Chinese. */
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {font-size: 0;}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {
+  content: "选择文件"; font-size: .875rem;}
+[data-testid="stFileUploaderDropzoneInstructions"] span {font-size: 0;}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {
+  content: "拖入文件或点击选择，单个文件不超过 20MB"; font-size: .8rem;}
+</style>
+"""
+
+
+def apply_global_style() -> None:
+    st.html(_GLOBAL_CSS)
+
+
 def sidebar_user(actor: Actor, org_label: str) -> None:
     with st.sidebar:
         st.markdown(f"**{actor.display_name}**  \n{actor.role.label} · {org_label}")
-        st.link_button("退出登录", "/auth/logout", icon=":material/logout:")
+        # A form in this tab (st.link_button would open a new one) posting to ui/routes.py.
+        st.html(
+            '<form method="post" action="/auth/logout" class="rds-logout">'
+            '<button type="submit">退出登录</button></form>'
+            "<style>.rds-logout button {padding: .35rem .9rem; border: 1px solid #b9d3c2; border-radius: 8px;"
+            " background: #fff; color: #1F2A24; cursor: pointer; font-size: .9rem;}"
+            ".rds-logout button:hover {border-color: #007A3D; color: #007A3D;}</style>"
+        )
 
 
 def table_download(
