@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from sqlmodel import Session
 
 from bench.common import Result, scratch_sqlite, timed
-from core.metrics import import_metrics
+from core.metrics_import import import_metrics
 from core.permissions import Actor
 from db.engine import get_engine
 from db.seed import seed_demo

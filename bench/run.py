@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import BENCH_DIR  # noqa: E402
 
-BENCHMARKS = {"import": "bench.bench_import"}
+BENCHMARKS = {"import": "bench.bench_import", "board": "bench.bench_board"}
 
 
 def main() -> int:

@@ -68,9 +68,9 @@ def _print_problems(problems: Sequence[RowProblem]) -> None:
 
 @command("init-db", "create or upgrade the database schema (Alembic); seeds the demo in demo mode")
 def _init_db(args: argparse.Namespace) -> int:
-    from db.migrate import upgrade_to_head
+    from core.bootstrap import prepare_database
 
-    upgrade_to_head(get_settings().database_url)
+    prepare_database(get_settings().database_url)
     print("数据库结构已是最新版本。")
     return 0
 
@@ -172,7 +172,7 @@ def _import_org(args: argparse.Namespace) -> int:
 
 @command("import-metrics", "import daily outlet metrics (all or nothing per file)", _import_args)
 def _import_metrics(args: argparse.Namespace) -> int:
-    from core.metrics import import_metrics
+    from core.metrics_import import import_metrics
 
     data = _read_file(args.file)
     with _session() as session:
@@ -184,6 +184,93 @@ def _import_metrics(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
     return _report(report.ok, report.summary(), report.problems)
+
+
+def _leaderboard_args(p: argparse.ArgumentParser) -> None:
+    from core.metrics import METRICS
+
+    p.add_argument("--metric", required=True, choices=list(METRICS))
+    p.add_argument("--start", required=True, type=date.fromisoformat)
+    p.add_argument("--end", required=True, type=date.fromisoformat)
+    p.add_argument("--city", default=None, help="city code (default: the whole province)")
+    p.add_argument("--top", type=int, default=100)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+
+@command(
+    "leaderboard",
+    "rank outlets on one metric over a period (same engine as the page)",
+    _leaderboard_args,
+)
+def _leaderboard(args: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from core.formatting import format_metric, yuan
+    from core.org import unit_by_code
+    from core.periods import custom
+    from core.rankings import BoardQuery, leaderboard
+
+    with _session() as session:
+        city_id = unit_by_code(session, args.city).id if args.city else None
+        query = BoardQuery(
+            args.metric, custom(args.start, args.end), city_id=city_id, top=max(1, args.top)
+        )
+        board = leaderboard(session, actor=_operator(), query=query)
+    money = board.metric.is_money
+
+    def plain(value: int) -> str:
+        return f"{yuan(value):.2f}" if money else str(value)
+
+    columns = [
+        "rank",
+        "outlet_code",
+        "outlet_name",
+        "value",
+        "city",
+        "county",
+        "previous_rank",
+        "change",
+    ]
+    records = [
+        [
+            r.rank,
+            r.code,
+            r.name,
+            plain(r.value),
+            r.city,
+            r.county,
+            r.previous_rank or "",
+            "" if r.change is None else r.change,
+        ]
+        for r in board.rows
+    ]
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(records)
+    elif args.format == "json":
+        print(
+            json.dumps(
+                [dict(zip(columns, rec, strict=True)) for rec in records],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"{board.scope_label} · {board.metric.label} · {board.period.text()} · 共 {board.outlet_count} 个网点"
+        )
+        for r in board.rows:
+            change = (
+                ""
+                if r.change is None
+                else (f"↑{r.change}" if r.change > 0 else f"↓{-r.change}" if r.change < 0 else "—")
+            )
+            print(
+                f"{r.rank:>5}  {r.code:<12} {r.name:<16} {format_metric(r.value, is_money=money):>14}  {change}"
+            )
+    return 0
 
 
 def _report(ok: bool, summary: str, problems: Sequence[RowProblem]) -> int:

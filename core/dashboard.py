@@ -12,8 +12,9 @@ from sqlmodel import Session
 
 from core import metrics
 from core.clock import shanghai_today, utcnow
+from core.directory import outlet_directory
 from core.formatting import format_change, format_metric
-from core.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
+from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from db.models import OrgUnit, Role, User
 
 PERIOD_DAYS = 30
@@ -73,9 +74,10 @@ def home_overview(session: Session, *, actor: Actor, today: date | None = None) 
     start = end - timedelta(days=PERIOD_DAYS - 1)
     prev_end = start - timedelta(days=1)
     prev_start = prev_end - timedelta(days=PERIOD_DAYS - 1)
-    where = scope_filter(actor, Action.VIEW_DASHBOARD)
-    current = metrics.totals(session, outlet_filter=where, start=start, end=end)
-    previous = metrics.totals(session, outlet_filter=where, start=prev_start, end=prev_end)
+    directory = outlet_directory(session)
+    mask = directory.mask_for(actor, Action.VIEW_DASHBOARD)
+    current = metrics.totals(session, directory, mask, start, end)
+    previous = metrics.totals(session, directory, mask, prev_start, prev_end)
     kpis = [
         Kpi(
             key,
@@ -95,7 +97,7 @@ def home_overview(session: Session, *, actor: Actor, today: date | None = None) 
         start=start,
         end=end,
         kpis=kpis,
-        trend=metrics.daily_series(session, outlet_filter=where, start=start, end=end),
+        trend=metrics.daily_series(session, directory, mask, start, end),
         latest_date=metrics.latest_date(session),
         outlets_reporting=current.outlets_reporting,
         attention=attention,
@@ -132,8 +134,10 @@ def _data_freshness(session: Session, actor: Actor, today: date) -> list[Attenti
                 "import",
             )
         ]
-    where = scope_filter(actor, Action.VIEW_DASHBOARD)
-    silent = metrics.silent_outlets(session, outlet_filter=where, day=yesterday)
+    directory = outlet_directory(session)
+    silent = metrics.silent_outlets(
+        session, directory, directory.mask_for(actor, Action.VIEW_DASHBOARD), yesterday
+    )
     if not silent:
         return [AttentionItem("success", f"昨日（{yesterday}）数据已全部上报。")]
     if actor.role is Role.OUTLET_MANAGER:
@@ -155,3 +159,31 @@ def _locked_accounts(session: Session, actor: Actor, today: date) -> list[Attent
     if not count:
         return []
     return [AttentionItem("warning", f"有 {count} 个账户因多次密码错误被锁定。", "users")]
+
+
+@attention_source
+def _own_rank(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
+    """An outlet manager lands on where their outlet stands (新增好友, last 30 days)."""
+    from core.periods import Period
+    from core.rankings import my_position
+
+    if actor.outlet_id is None or metrics.latest_date(session) is None:
+        return []
+    end = today - timedelta(days=1)
+    position = my_position(
+        session,
+        actor=actor,
+        metric="new_friends",
+        period=Period(end - timedelta(days=PERIOD_DAYS - 1), end),
+    )
+    row = position.row
+    change = ""
+    if row.change:
+        change = f"，较上期{'上升' if row.change > 0 else '下降'} {abs(row.change)} 名"
+    gap = (
+        "，已是第一"
+        if position.gap_to_next is None
+        else f"；再多 {position.gap_to_next} 位好友可超过「{position.next_name}」"
+    )
+    text = f"本网点近 30 天新增好友在{position.scope_label}排第 {row.rank} 名（共 {position.outlet_count} 个网点）{change}{gap}。"
+    return [AttentionItem("info", text, "board")]

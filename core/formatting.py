@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 _WAN = Decimal(10_000)
 _YI = Decimal(100_000_000)
@@ -57,3 +59,9 @@ def mask_phone(phone: str) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"
+
+
+def round_half_up(value: Fraction) -> int:
+    """Nearest integer, halves away from zero (how people round averages, not banker's)."""
+    magnitude = math.floor(abs(value) + Fraction(1, 2))
+    return magnitude if value >= 0 else -magnitude

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.clock import utcnow
 from core.errors import NotFound
 from core.permissions import Action, Actor, scope_filter
 from db.models import OrgLevel, OrgUnit
@@ -99,6 +100,7 @@ def recompute_ancestors(session: Session) -> None:
             node = units.get(node.parent_id) if node.parent_id else None
         if (unit.city_id, unit.county_id) != (city_id, county_id):
             unit.city_id, unit.county_id = city_id, county_id
+            unit.updated_at = utcnow()  # caches of the tree (core/directory.py) notice this
             session.add(unit)
 
 

@@ -43,6 +43,7 @@ class Scope(StrEnum):
 class Action(StrEnum):
     VIEW_DASHBOARD = "dashboard.view"
     VIEW_METRICS = "metrics.view"
+    VIEW_CITY_RANKING = "cities.view"
     VIEW_OUTLET_DETAIL = "outlet.detail"
     IMPORT_METRICS = "metrics.import"
     IMPORT_ORG = "org.import"
@@ -70,10 +71,15 @@ ACTIONS: dict[Action, ActionSpec] = {
         "查看首页概览",
         {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, MANAGER: Scope.OUTLET, DESIGNER: _ALL},
     ),
-    # Rankings and aggregate numbers of outlets. Outlet managers compare themselves with
-    # the whole province, so they see ranking rows everywhere ...
+    # Outlet boards (网点排行). DESIGN.md: a city planner sees their city's outlets, an
+    # outlet manager their own outlet plus their city's ranking.
     Action.VIEW_METRICS: ActionSpec(
-        "查看网点指标与排名",
+        "查看网点排行",
+        {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, MANAGER: Scope.CITY, DESIGNER: _ALL},
+    ),
+    # City totals compare cities, not outlets: every role sees how the cities stand.
+    Action.VIEW_CITY_RANKING: ActionSpec(
+        "查看市州排名",
         {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: _ALL, MANAGER: _ALL, DESIGNER: _ALL},
     ),
     # ... but the daily detail (trend, drill-down) only of what they are responsible for.

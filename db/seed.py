@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 from sqlmodel import Session, select
 
-from core import audit
+from core import audit, snapshots
 from core.audit import AuditAction
 from core.auth import hash_password
 from core.clock import shanghai_today, utcnow
@@ -292,23 +292,9 @@ def _create_metrics(
         count = bulk_insert(
             session, "daily_metric", ("date", "outlet_id", *columns, "imported_at"), raw
         )
-    with indexes_dropped(session, "metric_cumulative"):
-        bulk_insert(
-            session, "metric_cumulative", CUMULATIVE_COLUMNS, cumulative_rows(arrays, ids, dates)
-        )
+    size = max(ids) + 1
+    snapshots.write_arrays(session, dates, running_totals(arrays), size, np.asarray(ids))
     return count
-
-
-CUMULATIVE_COLUMNS = (
-    "date",
-    "outlet_id",
-    "cum_new_friends",
-    "cum_conversions",
-    "cum_deposits_fen",
-    "total_friends",
-    "groups",
-    "group_members",
-)
 
 
 def demo_metric_arrays(
@@ -366,29 +352,21 @@ def demo_metric_arrays(
     }
 
 
-def cumulative_rows(
-    arrays: dict[str, np.ndarray], ids: list[int], dates: list[date]
-) -> Iterator[tuple]:
-    """Running totals per outlet per day from its first report on, as `metric_cumulative`
-    holds them, in date-major order."""
+def running_totals(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """(outlets × days) running totals, as metric snapshots hold them: flows summed from the
+    first day, stocks carried from the last day with data, `reported` once ever reported."""
     reported = arrays["reported"]
-    days = len(dates)
-    flows = [
-        np.cumsum(np.where(reported, arrays[k], 0), axis=1)
+    days = reported.shape[1]
+    totals = {
+        f"cum_{k}": np.cumsum(np.where(reported, arrays[k], 0), axis=1)
         for k in ("new_friends", "conversions", "deposits_fen")
-    ]
+    }
     last = np.maximum.accumulate(np.where(reported, np.arange(days)[None, :], -1), axis=1)
-    rows_idx = np.arange(len(ids))[:, None]
-    stocks = [
-        arrays[k][rows_idx, np.maximum(last, 0)]
-        for k in ("total_friends", "groups", "group_members")
-    ]
-    present = last >= 0  # from the outlet's first report on
-    day_idx, outlet_idx = np.nonzero(present.T)
-    columns = [a[outlet_idx, day_idx].tolist() for a in (*flows, *stocks)]
-    id_list = np.asarray(ids)[outlet_idx].tolist()
-    for j, outlet_id, *vals in zip(day_idx.tolist(), id_list, *columns, strict=True):
-        yield (dates[j], outlet_id, *vals)
+    rows = np.arange(reported.shape[0])[:, None]
+    for k in ("total_friends", "groups", "group_members"):
+        totals[k] = np.where(last >= 0, arrays[k][rows, np.maximum(last, 0)], 0)
+    totals["reported"] = last >= 0
+    return totals
 
 
 def demo_accounts(session: Session) -> list[DemoAccount]:

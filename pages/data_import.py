@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.metrics import IMPORT_COLUMNS, import_metrics
+from core.metrics_import import IMPORT_COLUMNS, import_metrics
 from core.org_import import COLUMNS as ORG_COLUMNS
 from core.org_import import import_org
 from core.permissions import Action, allowed

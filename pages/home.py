@@ -7,7 +7,7 @@ import streamlit as st
 from core.clock import shanghai_today
 from core.dashboard import HomeOverview, home_overview
 from core.permissions import Action, Actor
-from ui import widgets
+from ui import nav, widgets
 
 actor = widgets.require(Action.VIEW_DASHBOARD)
 
@@ -30,6 +30,7 @@ if overview.attention:
     for item in overview.attention:
         show = {"warning": st.warning, "success": st.success}.get(item.level, st.info)
         show(item.text)
+        nav.link_to(actor, item.page)
 
 if overview.latest_date is None:
     widgets.empty_state(

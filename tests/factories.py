@@ -102,3 +102,24 @@ def metrics_csv(rows: list[tuple], header: str = HEADER, encoding: str = "utf-8"
 def _cell(value: object) -> str:
     text = value.isoformat() if isinstance(value, date) else str(value)
     return f'"{text}"' if "," in text else text
+
+
+def period_by_code(session: Session, start: date, end: date) -> dict[str, dict[str, int]]:
+    """Every outlet's six metric values over [start, end], keyed by outlet code."""
+    from core.directory import outlet_directory
+    from core.metrics import METRICS, period_values
+
+    directory = outlet_directory(session)
+    values = period_values(session, directory, start, end)
+    return {
+        code: {key: int(values[key][outlet_id]) for key in METRICS}
+        for code, outlet_id in zip(directory.codes, directory.ids.tolist(), strict=True)
+    }
+
+
+def all_totals(session: Session, start: date, end: date):
+    from core.directory import outlet_directory
+    from core.metrics import totals
+
+    directory = outlet_directory(session)
+    return totals(session, directory, directory.scope_mask(), start, end)

@@ -25,27 +25,27 @@ class PageSpec:
     action: Action
 
 
+# fmt: off
 PAGES: list[PageSpec] = [
     PageSpec("pages/home.py", "首页", ":material/home:", "home", "概览", Action.VIEW_DASHBOARD),
-    PageSpec(
-        "pages/data_import.py",
-        "数据导入",
-        ":material/upload_file:",
-        "import",
-        "数据",
-        Action.IMPORT_METRICS,
-    ),
-    PageSpec(
-        "pages/users.py", "用户管理", ":material/group:", "users", "系统", Action.MANAGE_USERS
-    ),
-    PageSpec(
-        "pages/audit_log.py", "审计日志", ":material/history:", "audit", "系统", Action.VIEW_AUDIT
-    ),
+    PageSpec("pages/leaderboard.py", "网点排行", ":material/leaderboard:", "board", "排名", Action.VIEW_METRICS),
+    PageSpec("pages/city_ranking.py", "市州排名", ":material/location_city:", "cities", "排名", Action.VIEW_CITY_RANKING),
+    PageSpec("pages/data_import.py", "数据导入", ":material/upload_file:", "import", "数据", Action.IMPORT_METRICS),
+    PageSpec("pages/users.py", "用户管理", ":material/group:", "users", "系统", Action.MANAGE_USERS),
+    PageSpec("pages/audit_log.py", "审计日志", ":material/history:", "audit", "系统", Action.VIEW_AUDIT),
 ]
+# fmt: on
 
 
 def visible_pages(actor: Actor) -> list[PageSpec]:
     return [spec for spec in PAGES if allowed(actor, spec.action)]
+
+
+def link_to(actor: Actor, url_path: str | None) -> None:
+    """A link to the page at `url_path`, when this actor may open it."""
+    for spec in visible_pages(actor):
+        if spec.url_path == url_path:
+            st.page_link(spec.path, label=f"前往「{spec.title}」", icon=":material/arrow_forward:")
 
 
 def _refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:

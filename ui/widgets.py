@@ -7,13 +7,16 @@ import html
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
 from core import auth
+from core.clock import shanghai_today
 from core.errors import DomainError
+from core.periods import Period
 from core.permissions import Action, Actor, ensure_allowed
 from core.settings import get_settings
 from db.engine import session_scope
@@ -188,3 +191,58 @@ def _encode(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
     buffer = io.BytesIO()
     frame.to_excel(buffer, index=False)
     return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def metric_picker(key: str, default: str = "new_friends") -> str:
+    """The six metrics as a segmented control; returns the metric key."""
+    from core.metrics import METRICS
+
+    choice = st.segmented_control(
+        "指标", list(METRICS), format_func=lambda k: METRICS[k].label, default=default, key=key
+    )
+    return choice or default
+
+
+def period_picker(key: str, latest: date | None) -> Period | None:
+    """A period preset, or a custom range; None while a custom range is half picked."""
+    from core.periods import PeriodPreset, custom, resolve
+
+    today = shanghai_today()
+    preset = st.selectbox(
+        "时间", list(PeriodPreset), format_func=lambda p: p.label, index=3, key=f"{key}_preset"
+    )
+    if preset is PeriodPreset.CUSTOM:
+        default_end = latest or today
+        picked = st.date_input(
+            "起止日期",
+            value=(default_end - timedelta(days=29), default_end),
+            max_value=today,
+            key=f"{key}_range",
+        )
+        if not isinstance(picked, tuple) or len(picked) != 2:
+            st.caption("请选择结束日期")
+            return None
+        try:
+            return custom(picked[0], picked[1], "自定义")
+        except DomainError as exc:
+            show_error(exc)
+            return None
+    return resolve(preset, today=today, latest=latest)
+
+
+def change_text(change: int | None, *, had_previous: bool = True) -> str:
+    """↑3 / ↓2 / — for a rank change; 新 when there was nothing to compare with."""
+    if change is None:
+        return "新" if had_previous else "—"
+    if change > 0:
+        return f"↑{change}"
+    if change < 0:
+        return f"↓{-change}"
+    return "—"
+
+
+def rank_delta(change: int | None) -> str | None:
+    """st.metric delta for a rank change: green "+3 名" up, red "-2 名" down."""
+    if change is None:
+        return None
+    return f"{change:+d} 名" if change else "名次不变"

@@ -1,7 +1,7 @@
 """Every table of the app; importing this package registers them on `SQLModel.metadata`."""
 
 from db.models.accounts import ROLE_LABELS, AuditLog, AuthSession, Role, User
-from db.models.metrics import DailyMetric, MetricCumulative
+from db.models.metrics import DailyMetric, MetricSnapshot
 from db.models.org import (
     ORG_LEVEL_LABELS,
     PARENT_LEVEL,
@@ -24,7 +24,7 @@ __all__ = [
     "DailyMetric",
     "Merchant",
     "MerchantOutlet",
-    "MetricCumulative",
+    "MetricSnapshot",
     "OrgLevel",
     "OrgUnit",
     "Role",

@@ -1,11 +1,11 @@
-"""Daily outlet metrics as imported, and their per-outlet running totals.
+"""Daily outlet metrics as imported, and their per-day running-total snapshots.
 
 `DailyMetric` holds exactly what was imported: one row per (date, outlet) that reported.
-`MetricCumulative` is derived from it (core/metrics.py keeps it in step inside the import
-transaction): one row per outlet per calendar day from the outlet's first report up to
-the latest imported date, holding running sums of the flow metrics and the last known
-value of the stock metrics. Any period's flow is then the difference of two rows and its
-stock one row, so a leaderboard over any range reads two rows per outlet.
+`MetricSnapshot` is derived from it inside the same import transaction (core/snapshots.py):
+for every calendar day from the first report to the newest imported date, the running
+totals of every outlet at the end of that day, stored column-wise as one array per metric
+indexed by outlet id. A period's flow is the difference of two snapshots and its stock one
+snapshot, so a board over any range reads two or three rows whatever its length.
 """
 
 from __future__ import annotations
@@ -33,18 +33,22 @@ class DailyMetric(SQLModel, table=True):
     imported_at: dt.datetime = Field(default_factory=utcnow)
 
 
-class MetricCumulative(SQLModel, table=True):
-    __tablename__ = "metric_cumulative"
-    __table_args__ = (
-        sa.Index("ix_metric_cumulative_outlet_date", "outlet_id", "date"),
-        {"sqlite_with_rowid": False},
-    )
+def _array() -> sa.Column:
+    return sa.Column(sa.LargeBinary, nullable=False)
+
+
+class MetricSnapshot(SQLModel, table=True):
+    """Running totals of every outlet at the end of `date`: little-endian int64 arrays whose
+    index is the outlet id (`size` entries); `reported` is a uint8 array (ever reported)."""
+
+    __tablename__ = "metric_snapshot"
 
     date: dt.date = Field(primary_key=True)
-    outlet_id: int = Field(primary_key=True)
-    cum_new_friends: int = Field(default=0, sa_type=sa.BigInteger)
-    cum_conversions: int = Field(default=0, sa_type=sa.BigInteger)
-    cum_deposits_fen: int = Field(default=0, sa_type=sa.BigInteger)
-    total_friends: int = 0
-    groups: int = 0
-    group_members: int = 0
+    size: int
+    cum_new_friends: bytes = Field(sa_column=_array())
+    cum_conversions: bytes = Field(sa_column=_array())
+    cum_deposits_fen: bytes = Field(sa_column=_array())
+    total_friends: bytes = Field(sa_column=_array())
+    groups: bytes = Field(sa_column=_array())
+    group_members: bytes = Field(sa_column=_array())
+    reported: bytes = Field(sa_column=_array())

@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ from sqlmodel import Session, select
 
 from core.auth import login
 from core.cli import main
+from core.periods import Period
+from core.permissions import Actor
+from core.rankings import BoardQuery, leaderboard
 from db.models import DailyMetric, User
 from tests.factories import make_tree, metrics_csv
 
@@ -110,3 +115,50 @@ def test_init_db_and_seed_demo_on_an_empty_database(tmp_path: Path) -> None:
     assert run_cli("init-db", env=env).returncode == 0
     seeded = run_cli("seed-demo", "--end-date", "2026-11-24", "--days", "20", env=env)
     assert seeded.returncode == 0 and "14 个市州" in seeded.stdout
+
+
+def test_leaderboard_csv_agrees_with_the_engine(session: Session, tmp_path: Path) -> None:
+    make_tree(session)
+    path = tmp_path / "m.csv"
+    rows = [
+        (f"2026-11-0{d}", c, d, 1, 1, 1, 1, f"-{d}.5{d}")
+        for d in (1, 2)
+        for c in ("O111", "O112", "O211")
+    ]
+    path.write_bytes(metrics_csv(rows))
+    assert run_cli("import-metrics", str(path)).returncode == 0
+    args = (
+        "leaderboard",
+        "--metric",
+        "deposits",
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-02",
+        "--top",
+        "4",
+    )
+    result = run_cli(*args, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("rank,outlet_code,outlet_name,value")
+    cli = [line.split(",")[:4] for line in lines[1:]]
+    session.rollback()
+    query = BoardQuery("deposits", Period(date(2026, 11, 1), date(2026, 11, 2)), top=4)
+    board = leaderboard(session, actor=Actor.system(), query=query)
+    assert cli == [
+        [str(r.rank), r.code, r.name, f"{Decimal(r.value) / 100:.2f}"] for r in board.rows
+    ]
+    # outlets that never reported rank first with 0; the others lost 1.51 + 2.52 yuan each
+    assert cli == [
+        ["1", "O113", "O113支局", "0.00"],
+        ["1", "O121", "O121支局", "0.00"],
+        ["1", "O212", "O212支局", "0.00"],
+        ["4", "O111", "O111支局", "-4.03"],
+    ]
+    as_json = run_cli(*args, "--format", "json")
+    assert '"value": "-4.03"' in as_json.stdout
+    refused = run_cli(
+        "leaderboard", "--metric", "deposits", "--start", "2026-11-05", "--end", "2026-11-01"
+    )
+    assert refused.returncode == 1 and "结束日期不能早于开始日期" in refused.stderr

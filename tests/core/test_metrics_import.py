@@ -8,10 +8,10 @@ from openpyxl import Workbook
 from sqlmodel import Session
 
 from core.errors import PermissionDenied
-from core.metrics import import_metrics, totals
+from core.metrics_import import import_metrics
 from core.permissions import Role
-from db.models import AuditLog, DailyMetric, MetricCumulative
-from tests.factories import make_tree, make_users, metrics_csv
+from db.models import AuditLog, DailyMetric, MetricSnapshot
+from tests.factories import all_totals, make_tree, make_users, metrics_csv
 
 D1, D2 = date(2026, 11, 7), date(2026, 11, 8)
 GOOD = [
@@ -55,7 +55,7 @@ def test_gbk_file_with_one_bad_row_changes_nothing_and_names_the_line(
     assert not report.ok
     assert [(p.line, p.column) for p in report.problems] == [(5, "新增好友")]
     assert "负数" in report.problems[0].reason
-    assert _count(session, DailyMetric) == 0 and _count(session, MetricCumulative) == 0
+    assert _count(session, DailyMetric) == 0 and _count(session, MetricSnapshot) == 0
     assert _count(session, AuditLog) == 0
 
 
@@ -110,16 +110,15 @@ def test_reimport_replaces_and_twice_gives_same_totals(session: Session, world) 
     _, users = world
     admin = users[Role.ADMIN]
     data = metrics_csv(GOOD)
-    everything = sa.true()
     assert _imp(session, admin, data).ok
-    first = totals(session, outlet_filter=everything, start=D1, end=D2)
+    first = all_totals(session, D1, D2)
     again = _imp(session, admin, data)
     assert (again.created, again.replaced) == (0, 3)
-    assert totals(session, outlet_filter=everything, start=D1, end=D2) == first
+    assert all_totals(session, D1, D2) == first
     assert first["new_friends"] == 15 and first["deposits"] == 123450 - 20000 + 300000
     changed = _imp(session, admin, metrics_csv([(D1, "O111", 50, 100, 2, 60, 1, "0")]))
     assert (changed.created, changed.replaced) == (0, 1)
-    assert totals(session, outlet_filter=everything, start=D1, end=D2)["new_friends"] == 60
+    assert all_totals(session, D1, D2)["new_friends"] == 60
 
 
 def test_dry_run_validates_and_writes_nothing(session: Session, world) -> None:

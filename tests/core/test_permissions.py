@@ -31,7 +31,8 @@ PROV, CITY, OUTLET = Scope.PROVINCE, Scope.CITY, Scope.OUTLET
 # action: (admin, reviewer, planner, manager, designer); None = refused
 EXPECTED: dict[Action, tuple] = {
     Action.VIEW_DASHBOARD: (PROV, PROV, CITY, OUTLET, PROV),
-    Action.VIEW_METRICS: (PROV, PROV, PROV, PROV, PROV),
+    Action.VIEW_METRICS: (PROV, PROV, CITY, CITY, PROV),
+    Action.VIEW_CITY_RANKING: (PROV, PROV, PROV, PROV, PROV),
     Action.VIEW_OUTLET_DETAIL: (PROV, PROV, CITY, OUTLET, PROV),
     Action.IMPORT_METRICS: (PROV, None, CITY, None, None),
     Action.IMPORT_ORG: (PROV, None, None, None, None),
@@ -73,7 +74,7 @@ def test_scope_filters_on_the_tree(session: Session) -> None:
     assert _outlet_codes(session, users[A], detail) == set(tree.outlets)
     assert _outlet_codes(session, users[P], detail) == {"O111", "O112", "O113", "O121"}
     assert _outlet_codes(session, users[M], detail) == {"O111"}
-    assert _outlet_codes(session, users[M], Action.VIEW_METRICS) == set(tree.outlets)
+    assert _outlet_codes(session, users[M], Action.VIEW_METRICS) == {"O111", "O112", "O113", "O121"}
     assert _outlet_codes(session, users[M], Action.IMPORT_METRICS) == set()
 
 

@@ -7,12 +7,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core import snapshots
 from core.auth import actor_for_user
 from core.dashboard import home_overview
-from core.metrics import refresh_cumulative
+from core.directory import outlet_directory
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
-from db.models import DailyMetric, Merchant, MetricCumulative, OrgLevel, OrgUnit, Role, Staff, User
+from db.models import DailyMetric, Merchant, MetricSnapshot, OrgLevel, OrgUnit, Role, Staff, User
 from db.seed import seed_demo
 
 END = date(2026, 11, 24)
@@ -83,22 +84,29 @@ def test_seed_twice_creates_nothing_new(session: Session) -> None:
     assert session.exec(select(sa.func.count()).select_from(OrgUnit)).one() == count
 
 
-def test_seeded_running_totals_equal_a_rebuild_from_the_daily_rows(session: Session) -> None:
+def test_seeded_snapshots_equal_a_rebuild_from_the_daily_rows(session: Session) -> None:
     seed_demo(session, end_date=END, days=60, city_limit=2)
-    seeded = session.execute(
-        sa.select(MetricCumulative.__table__).order_by("date", "outlet_id")
-    ).all()
-    firsts = dict(
-        session.execute(
-            sa.select(DailyMetric.outlet_id, sa.func.min(DailyMetric.date)).group_by(
-                DailyMetric.outlet_id
+    size = outlet_directory(session).size
+
+    def all_snapshots() -> list[tuple]:
+        rows = session.execute(sa.select(MetricSnapshot.date)).scalars().all()
+        result = []
+        for day in sorted(rows):
+            snap = snapshots.load(session, day).padded(size)
+            result.append(
+                (
+                    day,
+                    *(
+                        tuple(snap.arrays[k].tolist())
+                        for k in (*snapshots.VALUE_FIELDS, "reported")
+                    ),
+                )
             )
-        ).all()
-    )
-    session.execute(sa.delete(MetricCumulative))
-    refresh_cumulative(session, firsts, END)
-    rebuilt = session.execute(
-        sa.select(MetricCumulative.__table__).order_by("date", "outlet_id")
-    ).all()
+        return result
+
+    seeded = all_snapshots()
+    assert len(seeded) == 60
+    snapshots.rebuild_all(session, size)
+    rebuilt = all_snapshots()
     session.rollback()
-    assert len(seeded) == len(rebuilt) and seeded == rebuilt
+    assert seeded == rebuilt

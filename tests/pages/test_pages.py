@@ -6,7 +6,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from core.clock import shanghai_today
-from core.metrics import import_metrics
+from core.metrics_import import import_metrics
 from db.engine import get_engine
 from db.models import AuditLog, DailyMetric, Role, User
 from tests.factories import metrics_csv

@@ -1,0 +1,505 @@
+"""Outlet and city leaderboards (网点排行 / 市州排名): one engine for the pages and the CLI.
+
+Ranking rules (DESIGN.md): descending by the metric, competition style (1, 2, 2, 4), ties
+listed by outlet code; every outlet of the scope is ranked (no data = 0 for flows, last
+known stock for stocks); rank change compares with the previous period of equal length.
+Values come from the per-day snapshots (core/snapshots.py), so any range costs the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from fractions import Fraction
+
+import numpy as np
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from core import snapshots
+from core.directory import OutletDirectory, outlet_directory
+from core.errors import FieldProblem, NotFound, ValidationFailed
+from core.metrics import METRICS, MetricKind, MetricSpec, period_values
+from core.periods import Period
+from core.permissions import Action, Actor, ensure_allowed
+from db.models import DailyMetric, OrgLevel, OrgUnit
+
+TOP_CHOICES = (10, 20, 50, 100)
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    metric: str
+    period: Period
+    city_id: int | None = None
+    county_id: int | None = None
+    top: int = 100
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    position: int  # display order, 1-based
+    rank: int
+    outlet_id: int
+    code: str
+    name: str
+    county: str
+    city: str
+    value: int
+    previous_rank: int | None  # None: no data in the previous period
+    reported: bool  # has the outlet ever reported by the period end
+    is_mine: bool = False
+
+    @property
+    def change(self) -> int | None:
+        """Places gained since the previous period (negative: lost)."""
+        return None if self.previous_rank is None else self.previous_rank - self.rank
+
+
+@dataclass(frozen=True)
+class Board:
+    metric: MetricSpec
+    period: Period
+    previous: Period
+    scope_label: str
+    outlet_count: int
+    rows: list[BoardRow]
+    mine: BoardRow | None
+    data_until: date | None
+    total: int
+    values: list[int] = field(repr=False)  # every outlet's value in scope (distribution chart)
+
+
+def competition_ranks(values: np.ndarray, tiebreak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(display order, rank per element): descending values, ties share the best rank and
+    are ordered by `tiebreak` (the outlet code order)."""
+    order = np.lexsort((tiebreak, -values))
+    descending = -values[order]
+    better = np.searchsorted(descending, descending, side="left")  # how many are strictly greater
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = better + 1
+    return order, ranks
+
+
+def _metric(key: str) -> MetricSpec:
+    if key not in METRICS:
+        raise ValidationFailed(
+            [FieldProblem("metric", f"未知指标 {key}，可选：{'、'.join(METRICS)}")]
+        )
+    return METRICS[key]
+
+
+def _scope_unit(session: Session, query: BoardQuery) -> OrgUnit:
+    if query.county_id is not None:
+        unit = session.get(OrgUnit, query.county_id)
+        if (
+            unit is None
+            or unit.level != OrgLevel.COUNTY
+            or (query.city_id and unit.city_id != query.city_id)
+        ):
+            raise NotFound("所选区县不存在")
+        return unit
+    if query.city_id is not None:
+        unit = session.get(OrgUnit, query.city_id)
+        if unit is None or unit.level != OrgLevel.CITY:
+            raise NotFound("所选城市不存在")
+        return unit
+    unit = (
+        session.execute(sa.select(OrgUnit).where(OrgUnit.level == OrgLevel.PROVINCE))
+        .scalars()
+        .first()
+    )
+    if unit is None:
+        raise NotFound("还没有机构数据")
+    return unit
+
+
+def _scope_label(directory: OutletDirectory, unit: OrgUnit) -> str:
+    if unit.level == OrgLevel.COUNTY:
+        return f"{directory.unit_names.get(unit.city_id, '')} · {unit.name}"
+    return unit.name
+
+
+@dataclass
+class _Ranked:
+    """Values and ranks of one metric over the outlets of a scope, current and previous."""
+
+    positions: np.ndarray  # directory positions in scope
+    values: np.ndarray
+    order: np.ndarray
+    ranks: np.ndarray
+    previous_ranks: np.ndarray | None
+    reported: np.ndarray
+
+
+def _rank_scope(
+    session: Session, directory: OutletDirectory, spec: MetricSpec, period: Period, mask: np.ndarray
+) -> _Ranked:
+    positions = directory.positions(mask)
+    ids = directory.ids[positions]
+    tiebreak = directory.code_order[ids]
+    current = period_values(session, directory, period.start, period.end, [spec.key])
+    values = current[spec.key][ids]
+    order, ranks = competition_ranks(values, tiebreak)
+    previous_ranks = None
+    first = snapshots.first_date(session)
+    prev = period.previous()
+    if first is not None and prev.end >= first:
+        before = period_values(session, directory, prev.start, prev.end, [spec.key])
+        _, previous_ranks = competition_ranks(before[spec.key][ids], tiebreak)
+        previous_ranks = np.where(before["reported"][ids], previous_ranks, -1)
+    return _Ranked(positions, values, order, ranks, previous_ranks, current["reported"][ids])
+
+
+def _row(
+    directory: OutletDirectory, ranked: _Ranked, index: int, position: int, mine: int | None
+) -> BoardRow:
+    at = int(ranked.positions[index])
+    outlet_id = int(directory.ids[at])
+    previous = None
+    if ranked.previous_ranks is not None and ranked.previous_ranks[index] > 0:
+        previous = int(ranked.previous_ranks[index])
+    return BoardRow(
+        position=position,
+        rank=int(ranked.ranks[index]),
+        outlet_id=outlet_id,
+        code=directory.codes[at],
+        name=directory.names[at],
+        county=directory.unit_names.get(int(directory.county_ids[at]), ""),
+        city=directory.unit_names.get(int(directory.city_ids[at]), ""),
+        value=int(ranked.values[index]),
+        previous_rank=previous,
+        reported=bool(ranked.reported[index]),
+        is_mine=outlet_id == mine,
+    )
+
+
+def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
+    """The top N outlets of a scope for one metric and period, plus the actor's own outlet."""
+    spec = _metric(query.metric)
+    unit = _scope_unit(session, query)
+    ensure_allowed(actor, Action.VIEW_METRICS, unit)
+    directory = outlet_directory(session)
+    mask = directory.scope_mask(
+        city_id=query.city_id or (unit.city_id if unit.level == OrgLevel.COUNTY else None),
+        county_id=query.county_id,
+    )
+    ranked = _rank_scope(session, directory, spec, query.period, mask)
+    rows = [
+        _row(directory, ranked, int(i), n + 1, actor.outlet_id)
+        for n, i in enumerate(ranked.order[: query.top])
+    ]
+    mine = None
+    if actor.outlet_id is not None:
+        where = np.flatnonzero(directory.ids[ranked.positions] == actor.outlet_id)
+        if len(where):
+            index = int(where[0])
+            position = int(np.flatnonzero(ranked.order == index)[0]) + 1
+            mine = _row(directory, ranked, index, position, actor.outlet_id)
+    return Board(
+        metric=spec,
+        period=query.period,
+        previous=query.period.previous(),
+        scope_label=_scope_label(directory, unit),
+        outlet_count=len(ranked.positions),
+        rows=rows,
+        mine=mine,
+        data_until=snapshots.latest_date(session),
+        total=int(ranked.values.sum()),
+        values=ranked.values.tolist(),
+    )
+
+
+# --- one outlet ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricMove:
+    key: str
+    label: str
+    is_money: bool
+    value: int
+    previous_value: int
+    rank: int
+    previous_rank: int | None
+
+    @property
+    def change(self) -> int | None:
+        return None if self.previous_rank is None else self.previous_rank - self.rank
+
+
+@dataclass(frozen=True)
+class OutletDetail:
+    row: BoardRow
+    metric: MetricSpec
+    period: Period
+    scope_label: str
+    outlet_count: int
+    province_rank: int
+    province_count: int
+    next_name: str | None
+    gap_to_next: int | None  # how much more to pass the next place
+    gap_to_top10: int | None
+    daily: list[tuple[date, int]]
+    moves: list[MetricMove]
+
+
+def outlet_detail(
+    session: Session, *, actor: Actor, outlet_id: int, query: BoardQuery
+) -> OutletDetail:
+    """Drill-down of one outlet: rank, gaps, daily trend and which metrics moved."""
+    outlet = session.get(OrgUnit, outlet_id)
+    if outlet is None or outlet.level != OrgLevel.OUTLET:
+        raise NotFound("网点不存在")
+    ensure_allowed(actor, Action.VIEW_OUTLET_DETAIL, outlet)
+    spec = _metric(query.metric)
+    unit = _scope_unit(session, query)
+    directory = outlet_directory(session)
+    mask = directory.scope_mask(
+        city_id=unit.city_id if unit.level != OrgLevel.PROVINCE else None, county_id=query.county_id
+    )
+    if not mask[directory.position_of(outlet_id)]:
+        mask = directory.scope_mask(
+            city_id=outlet.city_id
+        )  # the board scope does not hold it: use its city
+        unit = session.get(OrgUnit, outlet.city_id)
+    ranked = _rank_scope(session, directory, spec, query.period, mask)
+    index = int(np.flatnonzero(directory.ids[ranked.positions] == outlet_id)[0])
+    position = int(np.flatnonzero(ranked.order == index)[0])
+    row = _row(directory, ranked, index, position + 1, actor.outlet_id)
+    next_name, gap_next = _gap_to_next(directory, ranked, position)
+    top10 = int(ranked.values[ranked.order[min(9, len(ranked.order) - 1)]])
+    province = _rank_scope(session, directory, spec, query.period, directory.scope_mask())
+    province_index = int(np.flatnonzero(directory.ids[province.positions] == outlet_id)[0])
+    return OutletDetail(
+        row=row,
+        metric=spec,
+        period=query.period,
+        scope_label=_scope_label(directory, unit),
+        outlet_count=len(ranked.positions),
+        province_rank=int(province.ranks[province_index]),
+        province_count=len(province.positions),
+        next_name=next_name,
+        gap_to_next=gap_next,
+        gap_to_top10=top10 - row.value if row.rank > 10 and top10 > row.value else None,
+        daily=_daily(session, outlet_id, spec, query.period),
+        moves=_moves(session, directory, mask, outlet_id, query.period),
+    )
+
+
+def _gap_to_next(
+    directory: OutletDirectory, ranked: _Ranked, position: int
+) -> tuple[str | None, int | None]:
+    """The outlet just above (strictly better) and how much more it takes to pass it."""
+    value = ranked.values[ranked.order[position]]
+    better = ranked.values[ranked.order[:position]]
+    count = int((better > value).sum())
+    if count == 0:
+        return None, None
+    above = int(ranked.order[count - 1])
+    return directory.names[int(ranked.positions[above])], int(ranked.values[above] - value)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the actor's own outlet stands in its city (for the home page)."""
+
+    row: BoardRow
+    outlet_count: int
+    scope_label: str
+    next_name: str | None
+    gap_to_next: int | None
+
+
+def my_position(session: Session, *, actor: Actor, metric: str, period: Period) -> Position | None:
+    if actor.outlet_id is None:
+        return None
+    outlet = session.get(OrgUnit, actor.outlet_id)
+    ensure_allowed(actor, Action.VIEW_OUTLET_DETAIL, outlet)
+    directory = outlet_directory(session)
+    ranked = _rank_scope(
+        session, directory, _metric(metric), period, directory.scope_mask(city_id=outlet.city_id)
+    )
+    index = int(np.flatnonzero(directory.ids[ranked.positions] == actor.outlet_id)[0])
+    position = int(np.flatnonzero(ranked.order == index)[0])
+    next_name, gap = _gap_to_next(directory, ranked, position)
+    label = directory.unit_names.get(outlet.city_id, "")
+    return Position(
+        _row(directory, ranked, index, position + 1, actor.outlet_id),
+        len(ranked.positions),
+        label,
+        next_name,
+        gap,
+    )
+
+
+def _moves(
+    session: Session, directory: OutletDirectory, mask: np.ndarray, outlet_id: int, period: Period
+) -> list[MetricMove]:
+    moves = []
+    for spec in METRICS.values():
+        ranked = _rank_scope(session, directory, spec, period, mask)
+        index = int(np.flatnonzero(directory.ids[ranked.positions] == outlet_id)[0])
+        previous = period.previous()
+        before = period_values(session, directory, previous.start, previous.end, [spec.key])[
+            spec.key
+        ][outlet_id]
+        prev_rank = None
+        if ranked.previous_ranks is not None and ranked.previous_ranks[index] > 0:
+            prev_rank = int(ranked.previous_ranks[index])
+        moves.append(
+            MetricMove(
+                spec.key,
+                spec.label,
+                spec.is_money,
+                int(ranked.values[index]),
+                int(before),
+                int(ranked.ranks[index]),
+                prev_rank,
+            )
+        )
+    return sorted(moves, key=lambda m: -abs(m.change or 0))
+
+
+def _daily(
+    session: Session, outlet_id: int, spec: MetricSpec, period: Period
+) -> list[tuple[date, int]]:
+    """The outlet's value of `spec` on each day of the period (stocks carried forward)."""
+    column = getattr(DailyMetric, spec.daily_column)
+    rows = dict(
+        session.execute(
+            sa.select(DailyMetric.date, column).where(
+                DailyMetric.outlet_id == outlet_id,
+                DailyMetric.date.between(period.start, period.end),
+            )
+        ).all()
+    )
+    carried = 0
+    if spec.kind is MetricKind.STOCK:
+        before = session.execute(
+            sa.select(column)
+            .where(DailyMetric.outlet_id == outlet_id, DailyMetric.date < period.start)
+            .order_by(DailyMetric.date.desc())
+            .limit(1)
+        ).scalar()
+        carried = before or 0
+    horizon = snapshots.latest_date(session) or period.start
+    series = []
+    day = period.start
+    while day <= min(period.end, horizon):
+        if day in rows:
+            carried = rows[day] if spec.kind is MetricKind.STOCK else carried
+            series.append((day, int(rows[day])))
+        else:
+            series.append((day, carried if spec.kind is MetricKind.STOCK else 0))
+        day += timedelta(days=1)
+    return series
+
+
+# --- cities ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CityRow:
+    city_id: int
+    name: str
+    outlets: int
+    total: int
+    average: Fraction  # per outlet, exact
+    rank_total: int
+    rank_average: int
+    previous_rank_total: int | None
+
+    @property
+    def change(self) -> int | None:
+        return (
+            None if self.previous_rank_total is None else self.previous_rank_total - self.rank_total
+        )
+
+
+def city_ranking(session: Session, *, actor: Actor, metric: str, period: Period) -> list[CityRow]:
+    """Cities by total and by average per outlet (all outlets count, reporting or not)."""
+    ensure_allowed(actor, Action.VIEW_CITY_RANKING)
+    spec = _metric(metric)
+    directory = outlet_directory(session)
+    cities = session.execute(
+        sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.code)
+        .where(OrgUnit.level == OrgLevel.CITY)
+        .order_by(OrgUnit.code)
+    ).all()
+    if not cities:
+        return []
+    current = _city_totals(session, directory, spec, period, cities)
+    first = snapshots.first_date(session)
+    previous_ranks: dict[int, int] | None = None
+    if first is not None and period.previous().end >= first:
+        before = _city_totals(session, directory, spec, period.previous(), cities)
+        previous_ranks = _ranks({cid: total for cid, (total, _) in before.items()})
+    rank_total = _ranks({cid: total for cid, (total, _) in current.items()})
+    averages = {
+        cid: Fraction(total, count) if count else Fraction(0)
+        for cid, (total, count) in current.items()
+    }
+    rank_average = _ranks(averages)
+    rows = [
+        CityRow(
+            city_id=cid,
+            name=name,
+            outlets=current[cid][1],
+            total=current[cid][0],
+            average=averages[cid],
+            rank_total=rank_total[cid],
+            rank_average=rank_average[cid],
+            previous_rank_total=previous_ranks[cid] if previous_ranks else None,
+        )
+        for cid, name, _code in cities
+    ]
+    return sorted(rows, key=lambda r: (r.rank_total, r.name))
+
+
+def _city_totals(
+    session: Session, directory: OutletDirectory, spec: MetricSpec, period: Period, cities: list
+) -> dict[int, tuple[int, int]]:
+    values = period_values(session, directory, period.start, period.end, [spec.key])[spec.key][
+        directory.ids
+    ]
+    result = {}
+    for cid, _name, _code in cities:
+        mask = directory.city_ids == cid
+        result[cid] = (int(values[mask].sum()), int(mask.sum()))
+    return result
+
+
+def _ranks(values: dict[int, object]) -> dict[int, int]:
+    ordered = sorted(values.values(), reverse=True)
+    return {key: 1 + sum(1 for v in ordered if v > value) for key, value in values.items()}
+
+
+# --- what a user may choose -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScopeChoices:
+    """The board scopes offered to a user: the province (when allowed), cities, counties."""
+
+    province: bool
+    cities: list[tuple[int, str]]
+    counties: dict[int, list[tuple[int, str]]]  # city id → its counties
+
+
+def board_scopes(session: Session, *, actor: Actor) -> ScopeChoices:
+    from core.org import units_in_scope
+    from core.permissions import Scope, scope_of
+
+    ensure_allowed(actor, Action.VIEW_METRICS)
+    cities = units_in_scope(session, actor=actor, action=Action.VIEW_METRICS, level=OrgLevel.CITY)
+    counties: dict[int, list[tuple[int, str]]] = {}
+    for county in units_in_scope(
+        session, actor=actor, action=Action.VIEW_METRICS, level=OrgLevel.COUNTY
+    ):
+        counties.setdefault(county.city_id, []).append((county.id, county.name))
+    return ScopeChoices(
+        province=scope_of(actor, Action.VIEW_METRICS) is Scope.PROVINCE,
+        cities=[(c.id, c.name) for c in cities],
+        counties=counties,
+    )

@@ -1,0 +1,69 @@
+"""市州排名: cities by total and by average per outlet, for one metric and period."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.formatting import format_metric
+from core.metrics import METRICS, latest_date
+from core.permissions import Action
+from core.rankings import city_ranking
+from ui import widgets
+
+actor = widgets.require(Action.VIEW_CITY_RANKING)
+st.title("市州排名")
+
+with widgets.db() as session:
+    latest = latest_date(session)
+metric = widgets.metric_picker("city_metric")
+left, _ = st.columns([1, 2])
+with left:
+    period = widgets.period_picker("city_period", latest)
+if period is None:
+    st.stop()
+if latest is None:
+    widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各市州的排名。")
+    st.stop()
+
+with widgets.db() as session:
+    rows = city_ranking(session, actor=actor, metric=metric, period=period)
+spec = METRICS[metric]
+money = spec.is_money
+st.caption(f"{spec.label} · {period.text()} · 网点平均 = 市州合计 ÷ 全部网点数（含未上报网点）")
+had_previous = any(r.previous_rank_total is not None for r in rows)
+
+
+def average_text(value) -> str:
+    return format_metric(round(value), is_money=money, compact=False)
+
+
+frame = pd.DataFrame(
+    [
+        {
+            "名次": r.rank_total,
+            "变化": widgets.change_text(r.change, had_previous=had_previous),
+            "市州": r.name + (" （本市）" if r.city_id == actor.city_id else ""),
+            "网点数": r.outlets,
+            f"合计{'(元)' if money else ''}": format_metric(r.total, is_money=money, compact=False),
+            f"网点平均{'(元)' if money else ''}": average_text(r.average),
+            "平均名次": r.rank_average,
+        }
+        for r in rows
+    ]
+)
+st.dataframe(frame, hide_index=True, key="city_table")
+widgets.table_download(frame, f"市州排名_{spec.label}_{period.start}_{period.end}", key="city_dl")
+
+figure = go.Figure()
+figure.add_bar(
+    x=[r.name for r in rows],
+    y=[r.total / 100 if money else r.total for r in rows],
+    name="合计",
+    marker_color=["#E0A100" if r.city_id == actor.city_id else "#007A3D" for r in rows],
+)
+figure.update_layout(
+    title=f"各市州{spec.label}合计{'（元）' if money else ''}",
+    height=360,
+    margin={"l": 10, "r": 10, "t": 40, "b": 10},
+)
+st.plotly_chart(figure, key="city_bar")

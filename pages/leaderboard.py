@@ -1,0 +1,231 @@
+"""网点排行: outlets ranked on one metric over a period, with the user's own outlet pinned,
+charts, a drill-down and an export of exactly what is shown."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.errors import DomainError
+from core.formatting import format_metric
+from core.metrics import latest_date
+from core.periods import Period
+from core.permissions import Action, Actor, allowed
+from core.rankings import (
+    TOP_CHOICES,
+    Board,
+    BoardQuery,
+    OutletDetail,
+    board_scopes,
+    leaderboard,
+    outlet_detail,
+)
+from ui import widgets
+
+actor = widgets.require(Action.VIEW_METRICS)
+st.title("网点排行")
+
+
+@st.cache_data(ttl=60, show_spinner="正在计算排名…")
+def load_board(actor: Actor, query: BoardQuery) -> Board:
+    with widgets.db() as session:
+        return leaderboard(session, actor=actor, query=query)
+
+
+@st.cache_data(ttl=60, show_spinner="正在读取网点明细…")
+def load_detail(actor: Actor, outlet_id: int, query: BoardQuery) -> OutletDetail:
+    with widgets.db() as session:
+        return outlet_detail(session, actor=actor, outlet_id=outlet_id, query=query)
+
+
+with widgets.db() as session:
+    choices = board_scopes(session, actor=actor)
+    latest = latest_date(session)
+
+metric = widgets.metric_picker("board_metric")
+left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
+with left:
+    period: Period | None = widgets.period_picker("board_period", latest)
+city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
+city_names = dict(choices.cities)
+own_city = actor.city_id if actor.city_id in city_names else None
+city_id = middle.selectbox(
+    "范围",
+    city_options,
+    index=city_options.index(own_city) if own_city in city_options else 0,
+    format_func=lambda c: "全省" if c is None else city_names[c],
+    key="board_city",
+)
+county_options = [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
+county_names = dict(choices.counties.get(city_id, []))
+county_id = right.selectbox(
+    "区县",
+    county_options,
+    format_func=lambda k: "全部区县" if k is None else county_names[k],
+    key="board_county",
+    disabled=city_id is None,
+)
+top = last.selectbox("显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top")
+
+if period is None:
+    st.stop()
+if latest is None:
+    widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各网点的排名。")
+    st.stop()
+
+query = BoardQuery(metric, period, city_id=city_id, county_id=county_id, top=top)
+try:
+    board = load_board(actor, query)
+except DomainError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+money = board.metric.is_money
+had_previous = any(row.previous_rank is not None for row in board.rows)
+st.caption(
+    f"{board.scope_label} · {board.metric.label} · {board.period.text()} · 共 {board.outlet_count} 个网点"
+    f" · 名次变化对比 {board.previous.start} 至 {board.previous.end} · 数据截至 {board.data_until}"
+)
+
+if board.mine is not None:
+    mine = board.mine
+    detail = load_detail(actor, mine.outlet_id, query)
+    card = st.container(border=True)
+    card.markdown(f"**本网点：{mine.name}**")
+    a, b, c, d = card.columns(4)
+    a.metric(
+        f"本范围名次（共 {board.outlet_count}）",
+        f"第 {mine.rank} 名",
+        widgets.rank_delta(mine.change),
+    )
+    b.metric(board.metric.label, format_metric(mine.value, is_money=money))
+    if detail.gap_to_next is not None:
+        c.metric(
+            "距上一名",
+            format_metric(detail.gap_to_next, is_money=money),
+            help=f"超过「{detail.next_name}」还需要的量",
+        )
+    else:
+        c.metric("距上一名", "已是第一")
+    d.metric(f"全省名次（共 {detail.province_count}）", f"第 {detail.province_rank} 名")
+    if detail.gap_to_top10 is not None:
+        card.caption(
+            f"再增加 {format_metric(detail.gap_to_top10, is_money=money)} 即可进入本范围前 10 名。"
+        )
+
+value_header = f"{board.metric.label}{'(元)' if money else ''}"
+rows = list(board.rows)
+if board.mine is not None and board.mine.position > len(rows):
+    rows.append(board.mine)  # pinned: the user's own outlet even when outside the top N
+frame = pd.DataFrame(
+    [
+        {
+            "名次": row.rank,
+            "变化": widgets.change_text(row.change, had_previous=had_previous),
+            "网点": row.name + ("（本网点）" if row.is_mine else ""),
+            "网点编码": row.code,
+            "区县": row.county,
+            "市州": row.city,
+            value_header: format_metric(row.value, is_money=money, compact=False),
+        }
+        for row in rows
+    ]
+)
+
+ranking_tab, chart_tab, detail_tab = st.tabs(["排行榜", "图表", "网点详情"])
+with ranking_tab:
+    styled = frame.style.apply(
+        lambda r: ["background-color: #FFF4CC" if "（本网点）" in r["网点"] else "" for _ in r],
+        axis=1,
+    )
+    st.dataframe(styled, hide_index=True, key="board_table", height=min(38 * (len(frame) + 1), 720))
+    widgets.table_download(
+        frame,
+        f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",
+        key="board_dl",
+    )
+
+with chart_tab:
+    shown = board.rows[: min(20, len(board.rows))][::-1]
+    bar = go.Figure(
+        go.Bar(
+            x=[r.value / 100 if money else r.value for r in shown],
+            y=[f"{r.rank}. {r.name}" for r in shown],
+            orientation="h",
+            marker_color=["#E0A100" if r.is_mine else "#007A3D" for r in shown],
+        )
+    )
+    bar.update_layout(
+        title=f"前 {len(shown)} 名",
+        height=max(300, 26 * len(shown)),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    st.plotly_chart(bar, key="board_bar")
+    histogram = go.Figure(
+        go.Histogram(
+            x=[v / 100 if money else v for v in board.values], marker_color="#7FBF9A", nbinsx=40
+        )
+    )
+    if board.mine is not None:
+        histogram.add_vline(
+            x=board.mine.value / 100 if money else board.mine.value,
+            line_color="#E0A100",
+            annotation_text="本网点",
+        )
+    histogram.update_layout(
+        title="全部网点分布", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
+    )
+    st.plotly_chart(histogram, key="board_hist")
+
+with detail_tab:
+    candidates = [
+        r
+        for r in rows
+        if allowed(actor, Action.VIEW_OUTLET_DETAIL) and (actor.outlet_id is None or r.is_mine)
+    ]
+    if not candidates:
+        widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
+    else:
+        pick = st.selectbox(
+            "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
+        )
+        try:
+            detail = load_detail(actor, pick.outlet_id, query)
+        except DomainError as exc:
+            widgets.show_error(exc)
+            st.stop()
+        trend = go.Figure(
+            go.Scatter(
+                x=[d for d, _ in detail.daily],
+                y=[v / 100 if money else v for _, v in detail.daily],
+                mode="lines+markers",
+                line_color="#007A3D",
+            )
+        )
+        trend.update_layout(
+            title=f"{pick.name} · 每日{board.metric.label}",
+            height=300,
+            margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        )
+        st.plotly_chart(trend, key="board_trend")
+        gap = (
+            "已是第一"
+            if detail.gap_to_next is None
+            else f"距「{detail.next_name}」差 {format_metric(detail.gap_to_next, is_money=money)}"
+        )
+        st.markdown(
+            f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"
+        )
+        moves = pd.DataFrame(
+            [
+                {
+                    "指标": m.label,
+                    "本期": format_metric(m.value, is_money=m.is_money),
+                    "上期": format_metric(m.previous_value, is_money=m.is_money),
+                    "名次": m.rank,
+                    "名次变化": widgets.change_text(m.change, had_previous=had_previous),
+                }
+                for m in detail.moves
+            ]
+        )
+        st.caption("各项指标的名次变化（变化最大的在前）")
+        st.dataframe(moves, hide_index=True, key="board_moves")
