@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.dashboard import scope_label
+from core.notifications import unread_count
 from core.permissions import Action
 from ui import nav, widgets
 
@@ -15,5 +16,9 @@ if actor is None and widgets.session_token() and st.query_params.get("login") is
 page = st.navigation(nav.navigation_for(actor), position="sidebar" if actor else "hidden")
 if actor is not None:
     with widgets.db() as session:
-        widgets.sidebar_user(actor, scope_label(session, actor, Action.VIEW_DASHBOARD))
+        widgets.sidebar_user(
+            actor,
+            scope_label(session, actor, Action.VIEW_DASHBOARD),
+            unread_count(session, actor=actor),
+        )
 page.run()

@@ -130,7 +130,7 @@ def run(scale: str) -> list[Result]:
 
 
 _MEMORY_PROBE = """
-import json, resource, sys
+import json, sys
 from datetime import date, timedelta
 from sqlmodel import Session
 from core.periods import Period
@@ -145,7 +145,9 @@ with Session(get_engine(sys.argv[1])) as s:
         for days in (1, 30, 365):
             leaderboard(s, actor=actor, query=BoardQuery(metric, Period(end - timedelta(days=days - 1), end)))
     city_ranking(s, actor=actor, metric="deposits", period=Period(end - timedelta(days=29), end))
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+# VmHWM, not ru_maxrss: the latter carries the parent's peak across fork/exec.
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps(peak_kib))
 """
 
 

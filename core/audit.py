@@ -28,6 +28,18 @@ class AuditAction(StrEnum):
     ORG_IMPORT = "org.import"
     METRICS_IMPORT = "metrics.import"
     DEMO_SEED = "demo.seed"
+    CAMPAIGN_SAVE = "campaign.save"
+    CAMPAIGN_COPY = "campaign.copy"
+    CAMPAIGN_DELETE = "campaign.delete"
+    PLAN_SUBMIT = "plan.submit"
+    PLAN_WITHDRAW = "plan.withdraw"
+    PLAN_DECIDE = "plan.decide"
+    CAMPAIGN_STATE = "campaign.state"
+    ATTACHMENT_ADD = "attachment.add"
+    ATTACHMENT_REMOVE = "attachment.remove"
+    MERCHANT_SAVE = "merchant.save"
+    MERCHANT_IMPORT = "merchant.import"
+    SETTINGS_CHANGE = "settings.change"
 
     @property
     def label(self) -> str:
@@ -46,6 +58,18 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.ORG_IMPORT: "导入机构",
     AuditAction.METRICS_IMPORT: "导入指标",
     AuditAction.DEMO_SEED: "生成演示数据",
+    AuditAction.CAMPAIGN_SAVE: "保存活动",
+    AuditAction.CAMPAIGN_COPY: "复制活动",
+    AuditAction.CAMPAIGN_DELETE: "删除草稿",
+    AuditAction.PLAN_SUBMIT: "提交方案",
+    AuditAction.PLAN_WITHDRAW: "撤回方案",
+    AuditAction.PLAN_DECIDE: "审核方案",
+    AuditAction.CAMPAIGN_STATE: "活动状态变更",
+    AuditAction.ATTACHMENT_ADD: "上传附件",
+    AuditAction.ATTACHMENT_REMOVE: "删除附件",
+    AuditAction.MERCHANT_SAVE: "保存商户",
+    AuditAction.MERCHANT_IMPORT: "导入商户",
+    AuditAction.SETTINGS_CHANGE: "修改设置",
 }
 
 

@@ -37,10 +37,11 @@ def ensure_database(settings: Settings | None = None, *, say: Say = print) -> No
     prepare_database(settings.database_url, say=say)
     if not settings.demo_mode:
         return
-    with session_scope(settings.database_url) as session:
-        if session.exec(select(OrgUnit.id).limit(1)).first() is not None:
-            return
-        from db.seed import seed_demo  # numpy and friends only when a seed is needed
+    from db.seed import seed_demo  # numpy and friends only in demo mode
 
-        say("首次启动：正在生成演示省份数据（约半分钟）…")
+    with session_scope(settings.database_url) as session:
+        if session.exec(select(OrgUnit.id).limit(1)).first() is None:
+            say("首次启动：正在生成演示省份数据（约半分钟）…")
+        # Creates only what is missing, so a demo database made by an older version gains
+        # what later versions added (campaigns, review stages …).
         seed_demo(session, progress=lambda msg: say(f"  {msg}"))

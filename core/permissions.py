@@ -49,6 +49,14 @@ class Action(StrEnum):
     IMPORT_ORG = "org.import"
     MANAGE_USERS = "users.manage"
     VIEW_AUDIT = "audit.view"
+    VIEW_CAMPAIGNS = "campaigns.view"
+    MANAGE_CAMPAIGNS = "campaigns.manage"
+    REVIEW_PLANS = "plans.review"
+    ADVANCE_CAMPAIGNS = "campaigns.advance"
+    VIEW_MERCHANTS = "merchants.view"
+    MANAGE_MERCHANTS = "merchants.manage"
+    MANAGE_SETTINGS = "settings.manage"
+    VIEW_NOTIFICATIONS = "notifications.view"
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,22 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.IMPORT_ORG: ActionSpec("导入机构", {ADMIN: _ALL}),
     Action.MANAGE_USERS: ActionSpec("管理用户", {ADMIN: _ALL}),
     Action.VIEW_AUDIT: ActionSpec("查看审计日志", {ADMIN: _ALL}),
+    Action.VIEW_CAMPAIGNS: ActionSpec(
+        "查看活动方案", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
+    ),
+    Action.MANAGE_CAMPAIGNS: ActionSpec("设计和提交活动方案", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    # Which stage a reviewer may decide is checked by core.approvals against the stage members.
+    Action.REVIEW_PLANS: ActionSpec("审核活动方案", {REVIEWER: _ALL}),
+    Action.ADVANCE_CAMPAIGNS: ActionSpec("推进活动状态", {ADMIN: _ALL}),
+    Action.VIEW_MERCHANTS: ActionSpec(
+        "查看联盟商户", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
+    ),
+    Action.MANAGE_MERCHANTS: ActionSpec("管理联盟商户", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    Action.MANAGE_SETTINGS: ActionSpec("管理审核环节、预算与合规词库", {ADMIN: _ALL}),
+    Action.VIEW_NOTIFICATIONS: ActionSpec(
+        "查看消息",
+        {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: _ALL, MANAGER: _ALL, DESIGNER: _ALL},
+    ),
 }
 
 

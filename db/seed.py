@@ -23,7 +23,20 @@ from core.org import recompute_ancestors
 from core.permissions import Actor
 from db.bulk import bulk_insert, indexes_dropped
 from db.engine import write_transaction
-from db.models import Merchant, MerchantOutlet, OrgLevel, OrgUnit, Role, Staff, StaffRole, User
+from db.models import (
+    CityBudget,
+    Merchant,
+    MerchantOutlet,
+    OrgLevel,
+    OrgUnit,
+    ReviewStage,
+    ReviewStageMember,
+    Role,
+    Staff,
+    StaffRole,
+    User,
+)
+from db.seed_campaigns import seed_campaigns
 from db.seed_data import (
     BRAND_WORDS,
     CITIES,
@@ -61,6 +74,7 @@ class SeedSummary:
     merchants: int = 0
     metric_rows: int = 0
     accounts: int = 0
+    campaigns: int = 0
     skipped: bool = False
 
 
@@ -94,18 +108,22 @@ def seed_demo(
         else:
             summary.skipped = True
         summary.accounts = _create_accounts(session)
-        audit.record(
-            session,
-            actor=Actor.system("seed-demo"),
-            action=AuditAction.DEMO_SEED,
-            summary=(
-                "演示数据已存在，仅补充缺失账户"
-                if summary.skipped
-                else f"生成演示省份：{summary.cities} 个市州、{summary.counties} 个区县、{summary.outlets} 个网点、"
-                f"{summary.metric_rows} 行日报（截至 {end_date}）"
-            ),
-            after={"seed": seed, "end_date": str(end_date)},
-        )
+        _create_review_setup(session, end_date.year)
+        if not summary.skipped or summary.accounts:
+            audit.record(
+                session,
+                actor=Actor.system("seed-demo"),
+                action=AuditAction.DEMO_SEED,
+                summary=(
+                    f"补充演示账户 {summary.accounts} 个"
+                    if summary.skipped
+                    else f"生成演示省份：{summary.cities} 个市州、{summary.counties} 个区县、{summary.outlets} 个网点、"
+                    f"{summary.metric_rows} 行日报（截至 {end_date}）"
+                ),
+                after={"seed": seed, "end_date": str(end_date)},
+            )
+    say("生成各状态的活动方案…")
+    summary.campaigns = seed_campaigns(session, end_date + timedelta(days=1))
     say("完成")
     return summary
 
@@ -422,3 +440,28 @@ def _create_accounts(session: Session) -> int:
         )
         created += 1
     return created
+
+
+def _create_review_setup(session: Session, year: int) -> None:
+    """Review stages (专业部门 → 项目组), the compliance list and city budgets, where missing."""
+    from core.compliance import seed_default_terms
+
+    seed_default_terms(session)
+    if session.exec(select(ReviewStage.id)).first() is None:
+        users = {u.username: u.id for u in session.exec(select(User))}
+        session.flush()
+        for position, (name, username) in enumerate(
+            (("专业部门审核", "reviewer1"), ("项目组审核", "reviewer2")), start=1
+        ):
+            stage = ReviewStage(position=position, name=name)
+            session.add(stage)
+            session.flush()
+            if username in users:
+                session.add(ReviewStageMember(stage_id=stage.id, user_id=users[username]))
+    cities = session.exec(select(OrgUnit).where(OrgUnit.level == OrgLevel.CITY)).all()
+    for city in cities:
+        for y in (year, year + 1):
+            if session.get(CityBudget, (city.id, y)) is None:
+                # 长沙 gets a generous cap; the others scale with their weight (fen).
+                cap = int(CITY_WEIGHT.get(city.code, 1.0) * 1_200_000) * 100
+                session.add(CityBudget(city_id=city.id, year=y, cap_fen=cap))

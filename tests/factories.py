@@ -123,3 +123,68 @@ def all_totals(session: Session, start: date, end: date):
 
     directory = outlet_directory(session)
     return totals(session, directory, directory.scope_mask(), start, end)
+
+
+def make_merchant(
+    session: Session, city_code: str, name: str, outlet_codes: tuple[str, ...] = ()
+) -> int:
+    from db.models import Merchant, MerchantOutlet
+
+    city = session.exec(select(OrgUnit).where(OrgUnit.code == city_code)).one()
+    merchant = Merchant(city_id=city.id, name=name, category="超市", contact_phone="13812345678")
+    session.add(merchant)
+    session.flush()
+    for code in outlet_codes:
+        outlet = session.exec(select(OrgUnit).where(OrgUnit.code == code)).one()
+        session.add(MerchantOutlet(merchant_id=merchant.id, outlet_id=outlet.id))
+    session.commit()
+    return merchant.id
+
+
+def make_stages(session: Session, *stage_members: list[str]) -> None:
+    """Review stages with the given reviewer usernames (default: one stage, 'reviewer')."""
+    from db.models import ReviewStage, ReviewStageMember
+
+    members = stage_members or (["reviewer"],)
+    users = {u.username: u.id for u in session.exec(select(User))}
+    for position, names in enumerate(members, start=1):
+        stage = ReviewStage(position=position, name=f"第{position}环节")
+        session.add(stage)
+        session.flush()
+        for name in names:
+            session.add(ReviewStageMember(stage_id=stage.id, user_id=users[name]))
+    session.commit()
+
+
+def complete_design(
+    session: Session, city_code: str = "C1", name: str = "12月逢8会员权益日", **changes: object
+):
+    """A design that passes every submission check."""
+    from core.campaign_design import CampaignDesign, Coupon, CouponKind
+
+    city = session.exec(select(OrgUnit).where(OrgUnit.code == city_code)).one()
+    merchant = make_merchant(session, city_code, f"{name}合作超市")
+    design = CampaignDesign(
+        name=name,
+        city_id=city.id,
+        start_date=date(2026, 12, 1),
+        end_date=date(2026, 12, 31),
+        coupons=[
+            Coupon(
+                name="满100减20",
+                kind=CouponKind.FULL_REDUCTION,
+                face_value_fen=2000,
+                threshold_fen=10000,
+                quantity=1000,
+                post_share_pct=60,
+                merchant_ids=[merchant],
+            ),
+            Coupon(name="寄递券", kind=CouponKind.SHIPPING, face_value_fen=500, quantity=2000),
+        ],
+        merchant_ids=[merchant],
+        kpi_new_friends=3000,
+        kpi_conversions=200,
+        kpi_deposits_fen=1_000_000_000,
+        expected_redemption_pct=40,
+    )
+    return design.model_copy(update=changes)

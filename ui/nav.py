@@ -28,9 +28,15 @@ class PageSpec:
 # fmt: off
 PAGES: list[PageSpec] = [
     PageSpec("pages/home.py", "首页", ":material/home:", "home", "概览", Action.VIEW_DASHBOARD),
+    PageSpec("pages/notifications.py", "消息通知", ":material/notifications:", "notifications", "概览", Action.VIEW_NOTIFICATIONS),
     PageSpec("pages/leaderboard.py", "网点排行", ":material/leaderboard:", "board", "排名", Action.VIEW_METRICS),
     PageSpec("pages/city_ranking.py", "市州排名", ":material/location_city:", "cities", "排名", Action.VIEW_CITY_RANKING),
+    PageSpec("pages/campaigns.py", "活动设计", ":material/edit_calendar:", "design", "活动", Action.MANAGE_CAMPAIGNS),
+    PageSpec("pages/plans.py", "活动方案", ":material/event_note:", "plans", "活动", Action.VIEW_CAMPAIGNS),
+    PageSpec("pages/approvals.py", "方案审核", ":material/fact_check:", "approvals", "活动", Action.REVIEW_PLANS),
+    PageSpec("pages/merchants.py", "联盟商户", ":material/storefront:", "merchants", "活动", Action.VIEW_MERCHANTS),
     PageSpec("pages/data_import.py", "数据导入", ":material/upload_file:", "import", "数据", Action.IMPORT_METRICS),
+    PageSpec("pages/review_settings.py", "审核与预算设置", ":material/tune:", "settings", "系统", Action.MANAGE_SETTINGS),
     PageSpec("pages/users.py", "用户管理", ":material/group:", "users", "系统", Action.MANAGE_USERS),
     PageSpec("pages/audit_log.py", "审计日志", ":material/history:", "audit", "系统", Action.VIEW_AUDIT),
 ]
@@ -41,11 +47,18 @@ def visible_pages(actor: Actor) -> list[PageSpec]:
     return [spec for spec in PAGES if allowed(actor, spec.action)]
 
 
-def link_to(actor: Actor, url_path: str | None) -> None:
+def link_to(
+    actor: Actor, url_path: str | None, *, query_params: dict[str, str] | None = None
+) -> None:
     """A link to the page at `url_path`, when this actor may open it."""
     for spec in visible_pages(actor):
         if spec.url_path == url_path:
-            st.page_link(spec.path, label=f"前往「{spec.title}」", icon=":material/arrow_forward:")
+            st.page_link(
+                spec.path,
+                label=f"前往「{spec.title}」",
+                icon=":material/arrow_forward:",
+                query_params=query_params,
+            )
 
 
 def _refusal(spec: PageSpec, actor: Actor) -> Callable[[], None]:

@@ -154,9 +154,15 @@ def apply_global_style() -> None:
     st.html(_GLOBAL_CSS)
 
 
-def sidebar_user(actor: Actor, org_label: str) -> None:
+def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
     with st.sidebar:
         st.markdown(f"**{actor.display_name}**  \n{actor.role.label} · {org_label}")
+        if unread:
+            st.page_link(
+                "pages/notifications.py",
+                label=f"{unread} 条未读消息",
+                icon=":material/mark_email_unread:",
+            )
         # A form in this tab (st.link_button would open a new one) posting to ui/routes.py.
         st.html(
             '<form method="post" action="/auth/logout" class="rds-logout">'

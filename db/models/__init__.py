@@ -1,6 +1,21 @@
 """Every table of the app; importing this package registers them on `SQLModel.metadata`."""
 
 from db.models.accounts import ROLE_LABELS, AuditLog, AuthSession, Role, User
+from db.models.campaigns import (
+    CAMPAIGN_KIND_LABELS,
+    PLAN_STATE_LABELS,
+    Campaign,
+    CampaignAttachment,
+    CampaignKind,
+    CityBudget,
+    ComplianceTerm,
+    Notification,
+    PlanEvent,
+    PlanState,
+    PlanVersion,
+    ReviewStage,
+    ReviewStageMember,
+)
 from db.models.metrics import DailyMetric, MetricSnapshot
 from db.models.org import (
     ORG_LEVEL_LABELS,
@@ -15,18 +30,31 @@ from db.models.org import (
 )
 
 __all__ = [
+    "CAMPAIGN_KIND_LABELS",
     "ORG_LEVEL_LABELS",
     "PARENT_LEVEL",
+    "PLAN_STATE_LABELS",
     "ROLE_LABELS",
     "STAFF_ROLE_LABELS",
     "AuditLog",
     "AuthSession",
+    "Campaign",
+    "CampaignAttachment",
+    "CampaignKind",
+    "CityBudget",
+    "ComplianceTerm",
     "DailyMetric",
     "Merchant",
     "MerchantOutlet",
     "MetricSnapshot",
+    "Notification",
     "OrgLevel",
     "OrgUnit",
+    "PlanEvent",
+    "PlanState",
+    "PlanVersion",
+    "ReviewStage",
+    "ReviewStageMember",
     "Role",
     "Staff",
     "StaffRole",

@@ -38,6 +38,14 @@ EXPECTED: dict[Action, tuple] = {
     Action.IMPORT_ORG: (PROV, None, None, None, None),
     Action.MANAGE_USERS: (PROV, None, None, None, None),
     Action.VIEW_AUDIT: (PROV, None, None, None, None),
+    Action.VIEW_CAMPAIGNS: (PROV, PROV, CITY, None, PROV),
+    Action.MANAGE_CAMPAIGNS: (PROV, None, CITY, None, None),
+    Action.REVIEW_PLANS: (None, PROV, None, None, None),
+    Action.ADVANCE_CAMPAIGNS: (PROV, None, None, None, None),
+    Action.VIEW_MERCHANTS: (PROV, PROV, CITY, None, PROV),
+    Action.MANAGE_MERCHANTS: (PROV, None, CITY, None, None),
+    Action.MANAGE_SETTINGS: (PROV, None, None, None, None),
+    Action.VIEW_NOTIFICATIONS: (PROV, PROV, PROV, PROV, PROV),
 }
 ROLES = (A, R, P, M, D)
 

@@ -13,7 +13,18 @@ from core.dashboard import home_overview
 from core.directory import outlet_directory
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
-from db.models import DailyMetric, Merchant, MetricSnapshot, OrgLevel, OrgUnit, Role, Staff, User
+from db.models import (
+    Campaign,
+    DailyMetric,
+    Merchant,
+    MetricSnapshot,
+    OrgLevel,
+    OrgUnit,
+    PlanState,
+    Role,
+    Staff,
+    User,
+)
 from db.seed import seed_demo
 
 END = date(2026, 11, 24)
@@ -41,6 +52,9 @@ def test_full_demo_province(session: Session) -> None:
     outlets = levels[OrgLevel.OUTLET]
     assert 0.95 * outlets * 365 < summary.metric_rows < outlets * 365
     assert set(session.exec(select(User.role)).all()) == set(Role)
+    assert set(session.exec(select(Campaign.state)).all()) == set(
+        PlanState
+    )  # a plan in every state
     # every demo account lands on a populated home page
     for username in ("admin", "reviewer1", "planner", "manager", "designer"):
         overview = home_overview(

@@ -1,0 +1,542 @@
+"""Campaigns (活动): create, save and copy drafts, list and read them with their budget,
+calendar, history and attachments. Submission and review live in core/approvals.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core import audit
+from core.audit import AuditAction
+from core.budget import Budget, budget_for
+from core.campaign_design import CampaignDesign, draft_problems, flatten, new_design
+from core.clock import shanghai_today, utcnow
+from core.compliance import ComplianceHit, check
+from core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from db.engine import write_transaction
+from db.models import (
+    Campaign,
+    CampaignAttachment,
+    CampaignKind,
+    Merchant,
+    OrgLevel,
+    OrgUnit,
+    PlanEvent,
+    PlanState,
+    PlanVersion,
+    User,
+)
+
+EDITABLE_STATES = (PlanState.DRAFT, PlanState.RETURNED)
+ATTACHMENT_TYPES = {
+    b"%PDF": "application/pdf",
+    b"\x89PNG": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENTS = 10
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    name: str
+    kind: CampaignKind
+    city: str
+    start_date: date
+    end_date: date
+    state: PlanState
+    current_stage: int | None
+    version: int
+    updated_at: datetime
+    lock_version: int
+
+
+@dataclass(frozen=True)
+class EventRead:
+    at: datetime
+    actor_name: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    stage: int | None
+    version: int | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class AttachmentRead:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    uploaded_at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignDetail:
+    row: CampaignRow
+    design: CampaignDesign
+    budget: Budget
+    hits: list[ComplianceHit]
+    events: list[EventRead]
+    attachments: list[AttachmentRead]
+    versions: list[int]
+    created_by: int | None
+    names: dict[int, str] = field(default_factory=dict)  # ids in the design → names
+
+
+def load_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    return campaign
+
+
+def ensure_campaign_allowed(
+    session: Session, actor: Actor, action: Action, campaign: Campaign
+) -> None:
+    ensure_allowed(actor, action, session.get(OrgUnit, campaign.city_id))
+
+
+def _row(session: Session, c: Campaign) -> CampaignRow:
+    city = session.get(OrgUnit, c.city_id)
+    return CampaignRow(
+        c.id,
+        c.name,
+        c.kind,
+        city.name if city else "",
+        c.start_date,
+        c.end_date,
+        c.state,
+        c.current_stage,
+        c.version,
+        c.updated_at,
+        c.lock_version,
+    )
+
+
+def starting_design(
+    session: Session, *, actor: Actor, city_id: int | None = None
+) -> CampaignDesign:
+    """A new design for the actor's city (admins choose the city)."""
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS)
+    city_id = city_id or actor.city_id
+    city = session.get(OrgUnit, city_id) if city_id else None
+    if city is None or city.level != OrgLevel.CITY:
+        raise ValidationFailed([FieldProblem("city_id", "请选择活动所属的市")])
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS, city)
+    return new_design(city.id, shanghai_today())
+
+
+def save_draft(
+    session: Session,
+    *,
+    actor: Actor,
+    design: CampaignDesign,
+    campaign_id: int | None = None,
+    expected_lock: int | None = None,
+) -> CampaignRow:
+    """Create or update a draft (or a returned plan being reworked). Nothing is lost: a
+    half-finished design saves as long as it has a name and a readable period."""
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS, session.get(OrgUnit, design.city_id))
+    problems = draft_problems(design)
+    if problems:
+        raise ValidationFailed(problems, summary="草稿未保存")
+    with write_transaction(session):
+        if campaign_id is None:
+            campaign = Campaign(
+                city_id=design.city_id,
+                name=design.name.strip(),
+                kind=design.kind,
+                start_date=design.start_date,
+                end_date=design.end_date,
+                state=PlanState.DRAFT,
+                design=design.model_dump(mode="json"),
+                created_by=actor.user_id,
+            )
+            session.add(campaign)
+            session.flush()
+            before = None
+            record_event(session, campaign, actor, "create", None, PlanState.DRAFT)
+        else:
+            campaign = load_campaign(session, campaign_id)
+            ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
+            if campaign.state not in EDITABLE_STATES:
+                raise Conflict(f"方案当前状态为「{campaign.state.label}」，不能修改")
+            if expected_lock is not None and campaign.lock_version != expected_lock:
+                raise Conflict("方案已被他人修改或已提交，请刷新后再编辑")
+            if design.city_id != campaign.city_id:
+                raise ValidationFailed([FieldProblem("city_id", "不能更改活动所属的市")])
+            before = campaign.design
+            campaign.design = design.model_dump(mode="json")
+            campaign.name, campaign.kind = design.name.strip(), design.kind
+            campaign.start_date, campaign.end_date = design.start_date, design.end_date
+            campaign.updated_at = utcnow()
+            campaign.lock_version += 1
+            session.add(campaign)
+            record_event(session, campaign, actor, "save", campaign.state, campaign.state)
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.CAMPAIGN_SAVE,
+            target_type="campaign",
+            target_id=campaign.id,
+            summary=f"保存活动「{campaign.name}」",
+            before=before,
+            after=campaign.design,
+        )
+    return _row(session, campaign)
+
+
+def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> CampaignRow:
+    """A new draft that starts from an earlier campaign (any state) of a city the actor manages."""
+    source = load_campaign(session, source_id)
+    ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, source)
+    design = CampaignDesign.model_validate(source.design)
+    fresh = new_design(source.city_id, shanghai_today())
+    copied = design.model_copy(
+        update={
+            "name": f"{design.name}（副本）"[:60],
+            "start_date": fresh.start_date,
+            "end_date": fresh.end_date,
+        }
+    )
+    row = save_draft(session, actor=actor, design=copied)
+    with write_transaction(session):
+        campaign = load_campaign(session, row.id)
+        campaign.copied_from_id = source.id
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.CAMPAIGN_COPY,
+            target_type="campaign",
+            target_id=campaign.id,
+            summary=f"以「{source.name}」为模板新建活动",
+        )
+    return _row(session, campaign)
+
+
+def delete_draft(session: Session, *, actor: Actor, campaign_id: int) -> None:
+    """Only a draft that was never submitted can be deleted."""
+    with write_transaction(session):
+        campaign = load_campaign(session, campaign_id)
+        ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
+        if campaign.state is not PlanState.DRAFT or campaign.version > 0:
+            raise Conflict("只能删除从未提交过的草稿")
+        for model in (CampaignAttachment, PlanEvent):
+            session.execute(sa.delete(model).where(model.campaign_id == campaign.id))
+        # copies made from this draft keep their content, just not the link back
+        session.execute(
+            sa.update(Campaign)
+            .where(Campaign.copied_from_id == campaign.id)
+            .values(copied_from_id=None)
+        )
+        session.delete(campaign)
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.CAMPAIGN_DELETE,
+            target_type="campaign",
+            target_id=campaign_id,
+            summary=f"删除草稿「{campaign.name}」",
+            before=campaign.design,
+        )
+
+
+@dataclass(frozen=True)
+class CampaignFilter:
+    states: tuple[PlanState, ...] = ()
+    kinds: tuple[CampaignKind, ...] = ()
+    city_id: int | None = None
+    text: str = ""
+
+
+def list_campaigns(
+    session: Session, *, actor: Actor, filters: CampaignFilter | None = None
+) -> list[CampaignRow]:
+    ensure_allowed(actor, Action.VIEW_CAMPAIGNS)
+    filters = filters or CampaignFilter()
+    query = select(Campaign).order_by(Campaign.updated_at.desc(), Campaign.id.desc())
+    if scope_of(actor, Action.VIEW_CAMPAIGNS) is Scope.CITY:
+        query = query.where(Campaign.city_id == actor.city_id)
+    if filters.states:
+        query = query.where(Campaign.state.in_(filters.states))
+    if filters.kinds:
+        query = query.where(Campaign.kind.in_(filters.kinds))
+    if filters.city_id:
+        query = query.where(Campaign.city_id == filters.city_id)
+    if filters.text.strip():
+        query = query.where(Campaign.name.contains(filters.text.strip()))
+    return [_row(session, c) for c in session.exec(query)]
+
+
+def campaign_detail(
+    session: Session, *, actor: Actor, campaign_id: int, version: int | None = None
+) -> CampaignDetail:
+    """Everything a planner or reviewer sees about a plan; `version` shows a submitted one."""
+    campaign = load_campaign(session, campaign_id)
+    ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
+    if version is None:
+        design = CampaignDesign.model_validate(campaign.design)
+    else:
+        stored = session.exec(
+            select(PlanVersion).where(
+                PlanVersion.campaign_id == campaign.id, PlanVersion.version == version
+            )
+        ).first()
+        if stored is None:
+            raise NotFound(f"方案没有第 {version} 版")
+        design = CampaignDesign.model_validate(stored.design)
+    events = session.exec(
+        select(PlanEvent)
+        .where(PlanEvent.campaign_id == campaign.id)
+        .order_by(PlanEvent.at, PlanEvent.id)
+    )
+    attachments = session.exec(
+        select(
+            CampaignAttachment.id,
+            CampaignAttachment.filename,
+            CampaignAttachment.content_type,
+            CampaignAttachment.size,
+            CampaignAttachment.uploaded_at,
+        )
+        .where(CampaignAttachment.campaign_id == campaign.id)
+        .order_by(CampaignAttachment.id)
+    )
+    versions = session.exec(
+        select(PlanVersion.version)
+        .where(PlanVersion.campaign_id == campaign.id)
+        .order_by(PlanVersion.version)
+    )
+    return CampaignDetail(
+        row=_row(session, campaign),
+        design=design,
+        budget=budget_for(session, design, exclude_campaign_id=campaign.id),
+        hits=check(session, design.texts()),
+        events=[
+            EventRead(
+                e.at,
+                e.actor_name,
+                e.action,
+                e.from_state,
+                e.to_state,
+                e.stage,
+                e.version,
+                e.comment,
+            )
+            for e in events
+        ],
+        attachments=[AttachmentRead(*a) for a in attachments],
+        versions=list(versions),
+        created_by=campaign.created_by,
+        names=design_names(session, design),
+    )
+
+
+def design_names(session: Session, design: CampaignDesign) -> dict[int, str]:
+    """Names of the org units and merchants a design refers to (for display and diffs)."""
+    unit_ids = set(design.target_county_ids) | set(design.target_outlet_ids)
+    merchant_ids = set(design.merchant_ids) | {m for c in design.coupons for m in c.merchant_ids}
+    names = {}
+    if unit_ids:
+        names.update(
+            session.execute(
+                sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(unit_ids))
+            ).all()
+        )
+    if merchant_ids:
+        names.update(
+            session.execute(
+                sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_(merchant_ids))
+            ).all()
+        )
+    return names
+
+
+def flat_design(session: Session, design: CampaignDesign) -> dict[str, str]:
+    return flatten(design, names=design_names(session, design))
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+def add_attachment(
+    session: Session, *, actor: Actor, campaign_id: int, filename: str, data: bytes
+) -> AttachmentRead:
+    """PDF or image, at most 10 MB, the type judged by content not by name."""
+    content_type = next(
+        (t for magic, t in ATTACHMENT_TYPES.items() if data.startswith(magic)), None
+    )
+    problems = []
+    if content_type is None:
+        problems.append(FieldProblem("attachment", "附件只支持 PDF、PNG、JPEG 文件"))
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        problems.append(
+            FieldProblem("attachment", f"附件不能超过 {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
+        )
+    if not data:
+        problems.append(FieldProblem("attachment", "附件是空文件"))
+    if problems:
+        raise ValidationFailed(problems, summary=f"附件「{filename}」未上传")
+    with write_transaction(session):
+        campaign = load_campaign(session, campaign_id)
+        ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
+        if campaign.state not in EDITABLE_STATES:
+            raise Conflict("已提交的方案不能再添加附件")
+        count = session.execute(
+            sa.select(sa.func.count()).where(CampaignAttachment.campaign_id == campaign_id)
+        ).scalar_one()
+        if count >= MAX_ATTACHMENTS:
+            raise ValidationFailed(
+                [FieldProblem("attachment", f"每个方案最多 {MAX_ATTACHMENTS} 个附件")]
+            )
+        row = CampaignAttachment(
+            campaign_id=campaign_id,
+            filename=filename[-120:],
+            content_type=content_type,
+            size=len(data),
+            data=data,
+            uploaded_by=actor.user_id,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.ATTACHMENT_ADD,
+            target_type="campaign",
+            target_id=campaign_id,
+            summary=f"上传附件「{row.filename}」（{len(data) // 1024} KB）",
+        )
+        return AttachmentRead(row.id, row.filename, row.content_type, row.size, row.uploaded_at)
+
+
+def remove_attachment(session: Session, *, actor: Actor, attachment_id: int) -> None:
+    with write_transaction(session):
+        row = session.get(CampaignAttachment, attachment_id)
+        if row is None:
+            raise NotFound("附件不存在")
+        campaign = load_campaign(session, row.campaign_id)
+        ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
+        if campaign.state not in EDITABLE_STATES:
+            raise Conflict("已提交的方案不能删除附件")
+        session.delete(row)
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.ATTACHMENT_REMOVE,
+            target_type="campaign",
+            target_id=campaign.id,
+            summary=f"删除附件「{row.filename}」",
+        )
+
+
+def attachment_content(
+    session: Session, *, actor: Actor, attachment_id: int
+) -> tuple[str, str, bytes]:
+    """(filename, content type, bytes) for a download, for whoever may see the plan."""
+    row = session.get(CampaignAttachment, attachment_id)
+    if row is None:
+        raise NotFound("附件不存在")
+    ensure_campaign_allowed(
+        session, actor, Action.VIEW_CAMPAIGNS, load_campaign(session, row.campaign_id)
+    )
+    return row.filename, row.content_type, row.data
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+def record_event(
+    session: Session,
+    campaign: Campaign,
+    actor: Actor,
+    action: str,
+    from_state: PlanState | None,
+    to_state: PlanState | None,
+    *,
+    stage: int | None = None,
+    version: int | None = None,
+    comment: str = "",
+) -> None:
+    session.add(
+        PlanEvent(
+            campaign_id=campaign.id,
+            actor_id=actor.user_id,
+            actor_name=actor.display_name,
+            action=action,
+            from_state=from_state.value if from_state else None,
+            to_state=to_state.value if to_state else None,
+            stage=stage,
+            version=version,
+            comment=comment,
+        )
+    )
+
+
+def city_planners(session: Session, city_id: int) -> list[int]:
+    """Users who plan for a city (they hear about their plans' decisions)."""
+    from db.models import Role
+
+    query = select(User.id).where(
+        User.role == Role.CITY_PLANNER, User.org_id == city_id, User.active
+    )
+    return list(session.exec(query))
+
+
+def ensure_not_own(actor: Actor, campaign: Campaign) -> None:
+    if actor.user_id is not None and campaign.created_by == actor.user_id:
+        raise PermissionDenied("不能审核自己提交的方案")
+
+
+@dataclass(frozen=True)
+class EditorChoices:
+    """What a planner can pick from when designing a campaign for one city."""
+
+    city_id: int
+    city_name: str
+    counties: list[tuple[int, str]]
+    outlets: list[tuple[int, str]]
+    merchants: list[tuple[int, str]]
+
+
+def editor_choices(session: Session, *, actor: Actor, city_id: int) -> EditorChoices:
+    city = session.get(OrgUnit, city_id)
+    if city is None or city.level != OrgLevel.CITY:
+        raise NotFound("城市不存在")
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS, city)
+    units = session.exec(
+        select(OrgUnit.id, OrgUnit.name, OrgUnit.level)
+        .where(OrgUnit.city_id == city_id)
+        .order_by(OrgUnit.code)
+    ).all()
+    merchants = session.exec(
+        select(Merchant.id, Merchant.name)
+        .where(Merchant.city_id == city_id, Merchant.active)
+        .order_by(Merchant.name)
+    ).all()
+    return EditorChoices(
+        city_id=city.id,
+        city_name=city.name,
+        counties=[(u, n) for u, n, level in units if level == OrgLevel.COUNTY],
+        outlets=[(u, n) for u, n, level in units if level == OrgLevel.OUTLET],
+        merchants=[(m, n) for m, n in merchants],
+    )
+
+
+def managed_cities(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
+    """Cities the actor may design campaigns for."""
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS)
+    query = (
+        select(OrgUnit.id, OrgUnit.name)
+        .where(OrgUnit.level == OrgLevel.CITY)
+        .order_by(OrgUnit.code)
+    )
+    if scope_of(actor, Action.MANAGE_CAMPAIGNS) is Scope.CITY:
+        query = query.where(OrgUnit.id == actor.city_id)
+    return [(i, n) for i, n in session.exec(query)]

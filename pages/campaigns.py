@@ -1,0 +1,189 @@
+"""活动设计: design a campaign (rights days, star rights, coupons, merchants, targets),
+see its budget and compliance hints live, save drafts and submit for review."""
+
+import streamlit as st
+
+from core.approvals import submit_plan
+from core.budget import budget_for
+from core.campaigns import (
+    EDITABLE_STATES,
+    add_attachment,
+    attachment_content,
+    campaign_detail,
+    copy_campaign,
+    delete_draft,
+    editor_choices,
+    list_campaigns,
+    managed_cities,
+    remove_attachment,
+    save_draft,
+    starting_design,
+)
+from core.compliance import check
+from core.errors import DomainError
+from core.permissions import Action
+from ui import campaign_editor, plan_view, widgets
+
+actor = widgets.require(Action.MANAGE_CAMPAIGNS)
+st.title("活动设计")
+
+with widgets.db() as session:
+    mine = list_campaigns(session, actor=actor)
+    cities = managed_cities(session, actor=actor)
+editable = [c for c in mine if c.state in EDITABLE_STATES]
+NEW = 0
+options = [NEW] + [c.id for c in editable]
+labels = {NEW: "＋ 新建活动", **{c.id: f"{c.name}（{c.city} · {c.state.label}）" for c in editable}}
+requested = st.query_params.get("plan")
+default = int(requested) if requested and requested.isdigit() and int(requested) in options else NEW
+top_left, top_right = st.columns([2, 1])
+chosen = top_left.selectbox(
+    "编辑", options, index=options.index(default), format_func=labels.get, key="design_pick"
+)
+
+with top_right.popover("以已有活动为模板", icon=":material/content_copy:"):
+    if mine:
+        source = st.selectbox(
+            "模板",
+            mine,
+            format_func=lambda c: f"{c.name}（{c.state.label}）",
+            key="design_copy_from",
+        )
+        if st.button("复制为新草稿", key="design_copy"):
+            try:
+                with widgets.db() as session:
+                    copied = copy_campaign(session, actor=actor, source_id=source.id)
+                st.query_params["plan"] = str(copied.id)
+                st.toast(f"已复制为「{copied.name}」", icon=":material/check_circle:")
+                st.rerun()
+            except DomainError as exc:
+                widgets.show_error(exc)
+    else:
+        st.caption("还没有可复制的活动。")
+
+try:
+    with widgets.db() as session:
+        if chosen == NEW:
+            city_id = (
+                cities[0][0]
+                if len(cities) == 1
+                else st.selectbox(
+                    "活动所属市",
+                    [c for c, _ in cities],
+                    format_func=dict(cities).get,
+                    key="design_city",
+                )
+            )
+            detail, design = None, starting_design(session, actor=actor, city_id=city_id)
+        else:
+            detail = campaign_detail(session, actor=actor, campaign_id=chosen)
+            design = detail.design
+        choices = editor_choices(session, actor=actor, city_id=design.city_id)
+except DomainError as exc:
+    widgets.show_error(exc)
+    st.stop()
+
+if detail is not None and detail.row.state.value == "returned":
+    st.warning(
+        f"该方案已被退回。{plan_view.latest_comment(detail)}  修改后可重新提交。",
+        icon=":material/undo:",
+    )
+
+form_key = f"design_{chosen}_{detail.row.lock_version if detail else design.city_id}"
+edited = campaign_editor.edit(design, choices, key=form_key)
+
+with widgets.db() as session:
+    budget = budget_for(session, edited, exclude_campaign_id=detail.row.id if detail else None)
+    hits = check(session, edited.texts())
+side_budget, side_calendar = st.tabs(["预算测算", "权益日日历"])
+with side_budget:
+    plan_view.budget_panel(budget, edited)
+    plan_view.compliance_panel(hits)
+with side_calendar:
+    plan_view.calendar(edited)
+
+if detail is not None:
+    with st.expander(f"附件（{len(detail.attachments)}）", icon=":material/attach_file:"):
+        for item in detail.attachments:
+            left, right = st.columns([4, 1])
+            with widgets.db() as session:
+                name, mime, data = attachment_content(session, actor=actor, attachment_id=item.id)
+            left.download_button(
+                f"{item.filename}（{item.size // 1024} KB）",
+                data,
+                file_name=name,
+                mime=mime,
+                key=f"att_dl_{item.id}",
+                on_click="ignore",
+            )
+            if right.button("删除", key=f"att_rm_{item.id}"):
+                with widgets.db() as session:
+                    remove_attachment(session, actor=actor, attachment_id=item.id)
+                st.rerun()
+        upload = st.file_uploader(
+            "上传附件（PDF、PNG、JPEG，单个不超过 10 MB）",
+            type=["pdf", "png", "jpg", "jpeg"],
+            key=f"att_up_{chosen}",
+        )
+        if upload is not None and st.button("上传", key="att_upload"):
+            try:
+                with widgets.db() as session:
+                    add_attachment(
+                        session,
+                        actor=actor,
+                        campaign_id=detail.row.id,
+                        filename=upload.name,
+                        data=upload.getvalue(),
+                    )
+                st.toast("附件已上传", icon=":material/check_circle:")
+                st.rerun()
+            except DomainError as exc:
+                widgets.show_error(exc)
+else:
+    st.caption("保存草稿后即可上传附件。")
+
+
+def save() -> int:
+    with widgets.db() as session:
+        row = save_draft(
+            session,
+            actor=actor,
+            design=edited,
+            campaign_id=detail.row.id if detail else None,
+            expected_lock=detail.row.lock_version if detail else None,
+        )
+    st.query_params["plan"] = str(row.id)
+    return row.id
+
+
+save_col, submit_col, delete_col = st.columns([1, 1, 3])
+if save_col.button("保存草稿", type="secondary", key="design_save", icon=":material/save:"):
+    try:
+        save()
+        st.toast("草稿已保存", icon=":material/check_circle:")
+        st.rerun()
+    except DomainError as exc:
+        widgets.show_error(exc)
+if submit_col.button("保存并提交审核", type="primary", key="design_submit", icon=":material/send:"):
+    try:
+        campaign_id = save()
+        with widgets.db() as session:
+            submit_plan(session, actor=actor, campaign_id=campaign_id)
+        st.query_params.clear()
+        st.toast("已提交，等待省分审核", icon=":material/send:")
+        st.switch_page("pages/plans.py", query_params={"plan": str(campaign_id)})
+    except DomainError as exc:
+        widgets.show_error(exc)
+if (
+    detail is not None
+    and detail.row.version == 0
+    and delete_col.button("删除草稿", key="design_delete", icon=":material/delete:")
+):
+    try:
+        with widgets.db() as session:
+            delete_draft(session, actor=actor, campaign_id=detail.row.id)
+        st.query_params.clear()
+        st.toast("草稿已删除")
+        st.rerun()
+    except DomainError as exc:
+        widgets.show_error(exc)

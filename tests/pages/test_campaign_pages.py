@@ -1,0 +1,110 @@
+"""活动设计, 活动方案, 方案审核, 联盟商户, 消息通知 and 审核与预算设置 as Streamlit renders them."""
+
+from sqlmodel import Session, select
+
+from core.approvals import Decision, decide_plan, submit_plan
+from core.campaigns import save_draft
+from db.engine import get_engine
+from db.models import Campaign, Merchant, Notification, PlanState, ReviewStage, Role
+from tests.factories import complete_design, make_stages
+
+
+def _plan(url: str, users, *, submit: bool = True) -> int:
+    with Session(get_engine(url)) as session:
+        make_stages(session, ["reviewer"])
+        cid = save_draft(
+            session, actor=users[Role.CITY_PLANNER], design=complete_design(session)
+        ).id
+        if submit:
+            submit_plan(session, actor=users[Role.CITY_PLANNER], campaign_id=cid)
+    return cid
+
+
+def test_planner_saves_a_draft_and_is_told_what_is_missing_on_submit(app_for, sqlite_url) -> None:
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/campaigns.py").run()
+    assert not at.exception
+    key = next(t.key for t in at.text_input if t.key and t.key.endswith("_name"))
+    at.text_input(key=key).input("元旦逢8权益日").run()
+    assert any("尚未设置年度营销预算" in w.value for w in at.warning)  # the live budget panel
+    at.button(key="design_submit").click().run()
+    assert any("请至少设置一种权益券" in e.value for e in at.error)
+    with Session(get_engine(sqlite_url)) as session:
+        saved = session.exec(select(Campaign)).one()  # the draft was kept although submit failed
+        assert saved.name == "元旦逢8权益日" and saved.state is PlanState.DRAFT
+
+
+def test_plans_page_shows_state_stage_and_next_step(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1])
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/plans.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["状态"]) == ["已提交"] and "第 1/1 环节" in table["审核环节"][0]
+    assert at.subheader[0].value == "12月逢8会员权益日"
+
+
+def test_reviewer_queue_and_plan_detail(app_for, world, sqlite_url) -> None:
+    _plan(sqlite_url, world[1])
+    at = app_for(Role.PROVINCE_REVIEWER).run()
+    at.switch_page("pages/approvals.py").run()
+    assert not at.exception
+    queue = at.dataframe[0].value
+    assert list(queue["活动"]) == ["12月逢8会员权益日"] and queue["轮到我"][0] == "是"
+    assert at.text_area(key=next(t.key for t in at.text_area)).value == ""
+    labels = [b.label for b in at.button]
+    assert {"通过", "退回修改", "驳回"} <= set(labels)
+
+
+def test_returned_plan_shows_the_comment_to_the_planner(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        lock = session.get(Campaign, cid).lock_version
+        decide_plan(
+            session,
+            actor=world[1][Role.PROVINCE_REVIEWER],
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请压缩预算",
+            expected_lock=lock,
+        )
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/campaigns.py").run()
+    assert any("请压缩预算" in w.value for w in at.warning)
+    at.switch_page("pages/notifications.py").run()
+    assert any("被退回修改" in m.value for m in at.markdown)
+    with Session(get_engine(sqlite_url)) as session:
+        assert all(
+            n.read_at is not None
+            for n in session.exec(select(Notification)).all()
+            if n.user_id == world[1][Role.CITY_PLANNER].user_id
+        )
+
+
+def test_planner_adds_a_merchant(app_for, world, sqlite_url) -> None:
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/merchants.py").run()
+    assert any("没有符合条件的商户" in i.value for i in at.info)
+    at.text_input(key="madd_name").input("星沙好又多超市")
+    at.text_input(key="madd_phone").input("0731-8888888")
+    at.button(key="merchant_add").click().run()
+    assert not at.exception
+    with Session(get_engine(sqlite_url)) as session:
+        merchant = session.exec(select(Merchant)).one()
+        assert merchant.name == "星沙好又多超市" and merchant.city_id == world[0].cities["C1"].id
+
+
+def test_admin_edits_review_stages(app_for, world, sqlite_url) -> None:
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/review_settings.py").run()
+    assert not at.exception
+    at.text_input(key="stage_name_1").input("专业部门审核")
+    at.multiselect(key="stage_members_1").select(world[1][Role.PROVINCE_REVIEWER].user_id)
+    at.button(key="stage_save").click().run()
+    assert not at.error
+    with Session(get_engine(sqlite_url)) as session:
+        assert [s.name for s in session.exec(select(ReviewStage))] == ["专业部门审核"]
