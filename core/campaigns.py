@@ -540,3 +540,68 @@ def managed_cities(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
     if scope_of(actor, Action.MANAGE_CAMPAIGNS) is Scope.CITY:
         query = query.where(OrgUnit.id == actor.city_id)
     return [(i, n) for i, n in session.exec(query)]
+
+
+def target_outlets(session: Session, design: CampaignDesign) -> list[int]:
+    """The outlets a design targets, resolved against the org tree."""
+    if design.target_mode.value == "outlets":
+        return sorted(set(design.target_outlet_ids))
+    query = select(OrgUnit.id).where(
+        OrgUnit.level == OrgLevel.OUTLET, OrgUnit.city_id == design.city_id
+    )
+    if design.target_mode.value == "counties":
+        query = query.where(OrgUnit.county_id.in_(design.target_county_ids or [-1]))
+    return sorted(session.exec(query).all())
+
+
+# KPI of a design per board metric (the other metrics have no campaign target).
+KPI_OF_METRIC = {
+    "new_friends": "kpi_new_friends",
+    "conversions": "kpi_conversions",
+    "deposits": "kpi_deposits_fen",
+}
+
+
+@dataclass(frozen=True)
+class CampaignPeriod:
+    id: int
+    name: str
+    city_id: int
+    start_date: date
+    end_date: date
+    state: PlanState
+
+
+def board_campaigns(session: Session, *, actor: Actor) -> list[CampaignPeriod]:
+    """Approved-or-later campaigns whose period a board can cover (those the actor may see)."""
+    ensure_allowed(actor, Action.VIEW_METRICS)
+    query = (
+        select(Campaign)
+        .where(
+            Campaign.state.in_(
+                (PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING, PlanState.ENDED)
+            )
+        )
+        .order_by(Campaign.start_date.desc(), Campaign.id.desc())
+    )
+    if scope_of(actor, Action.VIEW_METRICS) is Scope.CITY:
+        query = query.where(Campaign.city_id == actor.city_id)
+    return [
+        CampaignPeriod(c.id, c.name, c.city_id, c.start_date, c.end_date, c.state)
+        for c in session.exec(query)
+    ]
+
+
+def outlet_targets(session: Session, *, campaign_id: int, metric: str) -> dict[int, int]:
+    """Each target outlet's share of the campaign's KPI for `metric` (rounded up), or {}."""
+    field_name = KPI_OF_METRIC.get(metric)
+    campaign = session.get(Campaign, campaign_id)
+    if field_name is None or campaign is None:
+        return {}
+    design = CampaignDesign.model_validate(campaign.design)
+    outlets = target_outlets(session, design)
+    total = getattr(design, field_name)
+    if not outlets or total <= 0:
+        return {}
+    share = -(-total // len(outlets))
+    return dict.fromkeys(outlets, share)

@@ -162,6 +162,39 @@ def _locked_accounts(session: Session, actor: Actor, today: date) -> list[Attent
 
 
 @attention_source
+def _plans_waiting(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
+    """Reviewers: plans at their stages; planners: plans returned to them."""
+    from core.approvals import review_queue
+    from core.campaigns import CampaignFilter, list_campaigns
+    from core.permissions import allowed
+    from db.models import PlanState
+
+    items = []
+    if allowed(actor, Action.REVIEW_PLANS):
+        mine = [r for r in review_queue(session, actor=actor) if r.mine]
+        if mine:
+            late = sum(r.overdue for r in mine)
+            extra = f"，其中 {late} 个已超过 2 个工作日" if late else ""
+            items.append(
+                AttentionItem(
+                    "warning" if late else "info",
+                    f"有 {len(mine)} 个方案等待您审核{extra}。",
+                    "approvals",
+                )
+            )
+    if allowed(actor, Action.MANAGE_CAMPAIGNS) and actor.city_id is not None:
+        returned = list_campaigns(
+            session, actor=actor, filters=CampaignFilter(states=(PlanState.RETURNED,))
+        )
+        if returned:
+            names = "、".join(f"「{r.name}」" for r in returned[:3])
+            items.append(
+                AttentionItem("warning", f"{names}被退回，请按审核意见修改后重新提交。", "plans")
+            )
+    return items
+
+
+@attention_source
 def _own_rank(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
     """An outlet manager lands on where their outlet stands (新增好友, last 30 days)."""
     from core.periods import Period

@@ -17,6 +17,7 @@ class PeriodPreset(StrEnum):
     THIS_WEEK = "week"
     THIS_MONTH = "month"
     LAST_30_DAYS = "last30"
+    CAMPAIGN = "campaign"
     CUSTOM = "custom"
 
     @property
@@ -29,6 +30,7 @@ PRESET_LABELS = {
     PeriodPreset.THIS_WEEK: "本周",
     PeriodPreset.THIS_MONTH: "本月",
     PeriodPreset.LAST_30_DAYS: "近 30 天",
+    PeriodPreset.CAMPAIGN: "活动期间",
     PeriodPreset.CUSTOM: "自定义",
 }
 

@@ -34,6 +34,7 @@ class BoardQuery:
     city_id: int | None = None
     county_id: int | None = None
     top: int = 100
+    campaign_id: int | None = None  # targets come from this campaign's KPI
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ class BoardRow:
     previous_rank: int | None  # None: no data in the previous period
     reported: bool  # has the outlet ever reported by the period end
     is_mine: bool = False
+    target: int | None = None  # this outlet's share of the campaign KPI, when there is one
+
+    @property
+    def completion(self) -> Fraction | None:
+        """Share of the target reached (1 = 100%)."""
+        return None if not self.target else Fraction(self.value, self.target)
 
     @property
     def change(self) -> int | None:
@@ -151,8 +158,23 @@ def _rank_scope(
     return _Ranked(positions, values, order, ranks, previous_ranks, current["reported"][ids])
 
 
+def _targets(session: Session, actor: Actor, query: BoardQuery) -> dict[int, int]:
+    if query.campaign_id is None:
+        return {}
+    from core.campaigns import ensure_campaign_allowed, load_campaign, outlet_targets
+
+    campaign = load_campaign(session, query.campaign_id)
+    ensure_campaign_allowed(session, actor, Action.VIEW_METRICS, campaign)
+    return outlet_targets(session, campaign_id=campaign.id, metric=query.metric)
+
+
 def _row(
-    directory: OutletDirectory, ranked: _Ranked, index: int, position: int, mine: int | None
+    directory: OutletDirectory,
+    ranked: _Ranked,
+    index: int,
+    position: int,
+    mine: int | None,
+    targets: dict[int, int] | None = None,
 ) -> BoardRow:
     at = int(ranked.positions[index])
     outlet_id = int(directory.ids[at])
@@ -171,6 +193,7 @@ def _row(
         previous_rank=previous,
         reported=bool(ranked.reported[index]),
         is_mine=outlet_id == mine,
+        target=(targets or {}).get(outlet_id),
     )
 
 
@@ -185,8 +208,9 @@ def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
         county_id=query.county_id,
     )
     ranked = _rank_scope(session, directory, spec, query.period, mask)
+    targets = _targets(session, actor, query)
     rows = [
-        _row(directory, ranked, int(i), n + 1, actor.outlet_id)
+        _row(directory, ranked, int(i), n + 1, actor.outlet_id, targets)
         for n, i in enumerate(ranked.order[: query.top])
     ]
     mine = None
@@ -195,7 +219,7 @@ def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
         if len(where):
             index = int(where[0])
             position = int(np.flatnonzero(ranked.order == index)[0]) + 1
-            mine = _row(directory, ranked, index, position, actor.outlet_id)
+            mine = _row(directory, ranked, index, position, actor.outlet_id, targets)
     return Board(
         metric=spec,
         period=query.period,

@@ -18,7 +18,7 @@ with widgets.db() as session:
 metric = widgets.metric_picker("city_metric")
 left, _ = st.columns([1, 2])
 with left:
-    period = widgets.period_picker("city_period", latest)
+    period, _ = widgets.period_picker("city_period", latest)
 if period is None:
     st.stop()
 if latest is None:

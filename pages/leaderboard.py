@@ -5,10 +5,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.campaigns import board_campaigns
 from core.errors import DomainError
 from core.formatting import format_metric
 from core.metrics import latest_date
-from core.periods import Period
 from core.permissions import Action, Actor, allowed
 from core.rankings import (
     TOP_CHOICES,
@@ -40,11 +40,12 @@ def load_detail(actor: Actor, outlet_id: int, query: BoardQuery) -> OutletDetail
 with widgets.db() as session:
     choices = board_scopes(session, actor=actor)
     latest = latest_date(session)
+    campaigns = board_campaigns(session, actor=actor)
 
 metric = widgets.metric_picker("board_metric")
 left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
 with left:
-    period: Period | None = widgets.period_picker("board_period", latest)
+    period, campaign_id = widgets.period_picker("board_period", latest, campaigns)
 city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
 city_names = dict(choices.cities)
 own_city = actor.city_id if actor.city_id in city_names else None
@@ -72,7 +73,9 @@ if latest is None:
     widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各网点的排名。")
     st.stop()
 
-query = BoardQuery(metric, period, city_id=city_id, county_id=county_id, top=top)
+query = BoardQuery(
+    metric, period, city_id=city_id, county_id=county_id, top=top, campaign_id=campaign_id
+)
 try:
     board = load_board(actor, query)
 except DomainError as exc:
@@ -113,6 +116,7 @@ if board.mine is not None:
         )
 
 value_header = f"{board.metric.label}{'(元)' if money else ''}"
+has_targets = any(row.target for row in board.rows)
 rows = list(board.rows)
 if board.mine is not None and board.mine.position > len(rows):
     rows.append(board.mine)  # pinned: the user's own outlet even when outside the top N
@@ -126,6 +130,16 @@ frame = pd.DataFrame(
             "区县": row.county,
             "市州": row.city,
             value_header: format_metric(row.value, is_money=money, compact=False),
+            **(
+                {
+                    "目标": format_metric(row.target, is_money=money, compact=False)
+                    if row.target
+                    else "—",
+                    "完成率": float(row.completion * 100) if row.completion is not None else None,
+                }
+                if has_targets
+                else {}
+            ),
         }
         for row in rows
     ]
@@ -137,7 +151,19 @@ with ranking_tab:
         lambda r: ["background-color: #FFF4CC" if "（本网点）" in r["网点"] else "" for _ in r],
         axis=1,
     )
-    st.dataframe(styled, hide_index=True, key="board_table", height=min(38 * (len(frame) + 1), 720))
+    st.dataframe(
+        styled,
+        hide_index=True,
+        key="board_table",
+        height=min(38 * (len(frame) + 1), 720),
+        column_config={
+            "完成率": st.column_config.ProgressColumn(
+                "目标完成率", min_value=0, max_value=100, format="%.0f%%"
+            )
+        },
+    )
+    if campaign_id and not has_targets:
+        st.caption("该活动没有这个指标的目标（目标只设在新增好友、转化客户和新增存款上）。")
     widgets.table_download(
         frame,
         f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",

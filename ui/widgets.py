@@ -209,14 +209,26 @@ def metric_picker(key: str, default: str = "new_friends") -> str:
     return choice or default
 
 
-def period_picker(key: str, latest: date | None) -> Period | None:
-    """A period preset, or a custom range; None while a custom range is half picked."""
+def period_picker(
+    key: str, latest: date | None, campaigns: Sequence = ()
+) -> tuple[Period | None, int | None]:
+    """(period, campaign id): a preset, a campaign's period or a custom range. The period
+    is None while a custom range is half picked."""
     from core.periods import PeriodPreset, custom, resolve
 
     today = shanghai_today()
+    presets = [p for p in PeriodPreset if campaigns or p is not PeriodPreset.CAMPAIGN]
     preset = st.selectbox(
-        "时间", list(PeriodPreset), format_func=lambda p: p.label, index=3, key=f"{key}_preset"
+        "时间", presets, format_func=lambda p: p.label, index=3, key=f"{key}_preset"
     )
+    if preset is PeriodPreset.CAMPAIGN:
+        campaign = st.selectbox(
+            "活动",
+            campaigns,
+            format_func=lambda c: f"{c.name}（{c.start_date:%m-%d}～{c.end_date:%m-%d}）",
+            key=f"{key}_campaign",
+        )
+        return custom(campaign.start_date, campaign.end_date, campaign.name), campaign.id
     if preset is PeriodPreset.CUSTOM:
         default_end = latest or today
         picked = st.date_input(
@@ -227,13 +239,13 @@ def period_picker(key: str, latest: date | None) -> Period | None:
         )
         if not isinstance(picked, tuple) or len(picked) != 2:
             st.caption("请选择结束日期")
-            return None
+            return None, None
         try:
-            return custom(picked[0], picked[1], "自定义")
+            return custom(picked[0], picked[1], "自定义"), None
         except DomainError as exc:
             show_error(exc)
-            return None
-    return resolve(preset, today=today, latest=latest)
+            return None, None
+    return resolve(preset, today=today, latest=latest), None
 
 
 def change_text(change: int | None, *, had_previous: bool = True) -> str:

@@ -283,3 +283,31 @@ def test_city_ranking_by_total_and_average(session: Session, world) -> None:
     assert (by_name["C1市"].total, by_name["C1市"].outlets, by_name["C1市"].rank_total) == (8, 4, 1)
     assert by_name["C1市"].average == Fraction(2) and by_name["C2市"].average == Fraction(7, 2)
     assert (by_name["C2市"].rank_total, by_name["C2市"].rank_average) == (2, 1)
+
+
+def test_campaign_period_brings_each_outlets_target(session: Session, world) -> None:
+    from core.campaigns import save_draft
+    from tests.factories import complete_design
+
+    tree, users = world
+    load(session, users[Role.ADMIN], [r(day(0), "O111", nf=30), r(day(0), "O112", nf=90)])
+    design = complete_design(session, kpi_new_friends=300, start_date=day(0), end_date=day(1))
+    cid = save_draft(session, actor=users[Role.CITY_PLANNER], design=design).id
+    query = BoardQuery(
+        "new_friends", Period(day(0), day(1)), city_id=tree.cities["C1"].id, campaign_id=cid
+    )
+    rows = {
+        row.code: row
+        for row in leaderboard(session, actor=users[Role.CITY_PLANNER], query=query).rows
+    }
+    assert rows["O111"].target == 75 and rows["O111"].completion == Fraction(
+        30, 75
+    )  # 300 over 4 outlets
+    assert rows["O112"].completion == Fraction(90, 75)
+    deposits = BoardQuery(
+        "groups", Period(day(0), day(1)), city_id=tree.cities["C1"].id, campaign_id=cid
+    )
+    assert all(
+        row.target is None
+        for row in leaderboard(session, actor=users[Role.CITY_PLANNER], query=deposits).rows
+    )
