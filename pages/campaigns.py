@@ -36,9 +36,22 @@ options = [NEW] + [c.id for c in editable]
 labels = {NEW: "＋ 新建活动", **{c.id: f"{c.name}（{c.city} · {c.state.label}）" for c in editable}}
 requested = st.query_params.get("plan")
 default = int(requested) if requested and requested.isdigit() and int(requested) in options else NEW
+
+
+def follow_pick() -> None:
+    # The ?plan= query parameter says which plan is open; the picker just sets it, and is
+    # keyed by it so that links, saves and copies re-select the right plan.
+    value = st.session_state[pick_key]
+    if value == NEW:
+        st.query_params.pop("plan", None)
+    else:
+        st.query_params["plan"] = str(value)
+
+
+pick_key = f"design_pick_{default}"
 top_left, top_right = st.columns([2, 1])
 chosen = top_left.selectbox(
-    "编辑", options, index=options.index(default), format_func=labels.get, key="design_pick"
+    "编辑", options, index=options.index(default), format_func=labels.get, key=pick_key, on_change=follow_pick
 )
 
 with top_right.popover("以已有活动为模板", icon=":material/content_copy:"):
