@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core.bootstrap import ensure_database
+from core.scheduler import build_scheduler
+from core.settings import get_settings
 from ui.routes import routes
 
 log = logging.getLogger("rights_day_studio")
@@ -21,7 +23,15 @@ log = logging.getLogger("rights_day_studio")
 @asynccontextmanager
 async def lifespan(_app: st.App):
     ensure_database(say=lambda msg: log.warning(msg))
+    scheduler = None
+    if get_settings().scheduler_enabled:
+        # Once per server process (not per session or rerun); exactly-once across several
+        # processes comes from the job_run claim in the database (core/scheduler.py).
+        scheduler = build_scheduler()
+        scheduler.start()
     yield {}
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
 
 
 def on_script_error(exc: Exception) -> bool:

@@ -8,11 +8,12 @@ a usage error; the reason goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from core.errors import DomainError
@@ -273,6 +274,89 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str) -> datetime:
+    """2026-11-08T03:00+08:00 (a bare time is taken as Asia/Shanghai)."""
+    from core.clock import SHANGHAI
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+def _scheduler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--once", action="store_true", help="run every job due now (or at --now) and exit"
+    )
+    p.add_argument(
+        "--now",
+        type=_moment,
+        default=None,
+        help="pretend it is this moment, e.g. 2026-11-08T03:00+08:00",
+    )
+
+
+@command(
+    "scheduler",
+    "run the scheduled jobs until stopped, or once (--once) for cron and tests",
+    _scheduler_args,
+)
+def _scheduler(args: argparse.Namespace) -> int:
+    from core.scheduler import build_scheduler, run_due
+
+    if args.once:
+        outcome = run_due(args.now)
+        for job_id, status in outcome.items():
+            print(f"{job_id:<24} {status or 'skipped (already run or running elsewhere)'}")
+        return 1 if "failed" in outcome.values() else 0
+    if args.now:
+        print("--now 只能与 --once 一起使用。", file=sys.stderr)
+        return 2
+    print("定时任务已启动（Ctrl+C 停止）。")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        build_scheduler(blocking=True).start()
+    return 0
+
+
+def _job_runs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", type=date.fromisoformat, default=None)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+
+
+@command("job-runs", "list job runs: one per (job, scheduled time)", _job_runs_args)
+def _job_runs(args: argparse.Namespace) -> int:
+    import json
+
+    from core.clock import to_shanghai
+    from core.scheduler import job_runs
+
+    with _session() as session:
+        runs = job_runs(session, since=args.since, limit=10_000)
+
+    def local(moment: datetime | None) -> str | None:
+        return to_shanghai(moment).isoformat(timespec="seconds") if moment else None
+
+    records = [
+        {
+            "job": r.job,
+            "scheduled_for": local(r.scheduled_for),
+            "started_at": local(r.started_at),
+            "finished_at": local(r.finished_at),
+            "status": r.status,
+            "error": r.error.splitlines()[0] if r.error else "",
+        }
+        for r in runs
+    ]
+    if args.format == "json":
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'job':<22} {'scheduled_for':<26} {'status':<8} {'seconds':>8}  error")
+    for r, record in zip(runs, records, strict=True):
+        seconds = "" if r.seconds is None else f"{r.seconds:.1f}"
+        print(
+            f"{r.job:<22} {record['scheduled_for']:<26} {r.status:<8} {seconds:>8}  {record['error']}"
+        )
+    return 0
+
+
 def _report(ok: bool, summary: str, problems: Sequence[RowProblem]) -> int:
     if ok:
         print(summary)
@@ -283,6 +367,13 @@ def _report(ok: bool, summary: str, problems: Sequence[RowProblem]) -> int:
 
 
 # --- entry point ------------------------------------------------------------------------
+
+
+def _require_current_schema() -> None:
+    from db.migrate import is_up_to_date
+
+    if not is_up_to_date(get_settings().database_url):
+        raise DomainError("数据库结构不是最新版本（或尚未创建），请先运行：python -m core init-db")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS[args.command][0]
     try:
+        if args.command not in ("init-db", "seed-demo"):
+            _require_current_schema()
         return handler(args)
     except DomainError as exc:
         print(exc.message, file=sys.stderr)

@@ -57,6 +57,8 @@ class Action(StrEnum):
     MANAGE_MERCHANTS = "merchants.manage"
     MANAGE_SETTINGS = "settings.manage"
     VIEW_NOTIFICATIONS = "notifications.view"
+    MANAGE_JOBS = "jobs.manage"
+    VIEW_DATA_QUALITY = "data_quality.view"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ ACTIONS: dict[Action, ActionSpec] = {
     ),
     Action.MANAGE_MERCHANTS: ActionSpec("管理联盟商户", {ADMIN: _ALL, PLANNER: Scope.CITY}),
     Action.MANAGE_SETTINGS: ActionSpec("管理审核环节、预算与合规词库", {ADMIN: _ALL}),
+    Action.MANAGE_JOBS: ActionSpec("管理定时任务", {ADMIN: _ALL}),
+    Action.VIEW_DATA_QUALITY: ActionSpec(
+        "查看数据质量", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY}
+    ),
     Action.VIEW_NOTIFICATIONS: ActionSpec(
         "查看消息",
         {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: _ALL, MANAGER: _ALL, DESIGNER: _ALL},

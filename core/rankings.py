@@ -527,3 +527,28 @@ def board_scopes(session: Session, *, actor: Actor) -> ScopeChoices:
         cities=[(c.id, c.name) for c in cities],
         counties=counties,
     )
+
+
+def rank_history(
+    session: Session, *, actor: Actor, outlet_id: int, metric: str, days: int = 90
+) -> list[tuple[date, int, int]]:
+    """(day, province rank, city rank) of an outlet from the daily rank snapshots (each over
+    the 30 days ending that day): the trend of where it stands."""
+    from db.models import RankSnapshot
+
+    outlet = session.get(OrgUnit, outlet_id)
+    if outlet is None:
+        raise NotFound("网点不存在")
+    ensure_allowed(actor, Action.VIEW_OUTLET_DETAIL, outlet)
+    rows = session.execute(
+        sa.select(RankSnapshot.date, RankSnapshot.province_rank, RankSnapshot.city_rank)
+        .where(RankSnapshot.metric == _metric(metric).key)
+        .order_by(RankSnapshot.date.desc())
+        .limit(days)
+    ).all()
+    history = []
+    for day, province, city in reversed(rows):
+        p, c = np.frombuffer(province, dtype="<i4"), np.frombuffer(city, dtype="<i4")
+        if outlet_id < len(p) and p[outlet_id] > 0:
+            history.append((day, int(p[outlet_id]), int(c[outlet_id])))
+    return history

@@ -124,6 +124,9 @@ def seed_demo(
             )
     say("生成各状态的活动方案…")
     summary.campaigns = seed_campaigns(session, end_date + timedelta(days=1))
+    if not summary.skipped:
+        say("生成排名走势与数据质量检查…")
+        _history(session, end_date, min(days, 60))
     say("完成")
     return summary
 
@@ -465,3 +468,18 @@ def _create_review_setup(session: Session, year: int) -> None:
                 # 长沙 gets a generous cap; the others scale with their weight (fen).
                 cap = int(CITY_WEIGHT.get(city.code, 1.0) * 1_200_000) * 100
                 session.add(CityBudget(city_id=city.id, year=y, cap_fen=cap))
+
+
+def _history(session: Session, end_date: date, days: int) -> None:
+    """What the nightly jobs would have written over the last weeks: daily rank snapshots
+    (for the rank trend) and the data-quality check of the newest day."""
+    from datetime import datetime, time
+
+    from core import jobs
+    from core.clock import SHANGHAI
+
+    system = Actor.system("seed-demo")
+    for offset in range(days - 1, -1, -1):
+        night = datetime.combine(end_date - timedelta(days=offset - 1), time(3), tzinfo=SHANGHAI)
+        jobs.rank_snapshot(session, system, night)
+    jobs.data_quality(session, system, datetime.combine(end_date + timedelta(days=1), time(7), tzinfo=SHANGHAI))

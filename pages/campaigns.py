@@ -51,7 +51,12 @@ def follow_pick() -> None:
 pick_key = f"design_pick_{default}"
 top_left, top_right = st.columns([2, 1])
 chosen = top_left.selectbox(
-    "编辑", options, index=options.index(default), format_func=labels.get, key=pick_key, on_change=follow_pick
+    "编辑",
+    options,
+    index=options.index(default),
+    format_func=labels.get,
+    key=pick_key,
+    on_change=follow_pick,
 )
 
 with top_right.popover("以已有活动为模板", icon=":material/content_copy:"):

@@ -18,6 +18,7 @@ from core.rankings import (
     board_scopes,
     leaderboard,
     outlet_detail,
+    rank_history,
 )
 from ui import widgets
 
@@ -253,5 +254,39 @@ with detail_tab:
                 for m in detail.moves
             ]
         )
+        with widgets.db() as session:
+            ranks = rank_history(
+                session, actor=actor, outlet_id=pick.outlet_id, metric=board.metric.key
+            )
+        if len(ranks) > 1:
+            walk = go.Figure()
+            walk.add_scatter(
+                x=[d for d, _, _ in ranks],
+                y=[c for _, _, c in ranks],
+                name="市内名次",
+                line_color="#007A3D",
+            )
+            walk.add_scatter(
+                x=[d for d, _, _ in ranks],
+                y=[p for _, p, _ in ranks],
+                name="全省名次",
+                line_color="#E0A100",
+                yaxis="y2",
+            )
+            walk.update_layout(
+                title="名次走势（每日快照，近 30 天滚动）",
+                height=280,
+                margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                yaxis={"autorange": "reversed", "title": "市内"},
+                legend={"orientation": "h"},
+                yaxis2={
+                    "autorange": "reversed",
+                    "overlaying": "y",
+                    "side": "right",
+                    "title": "全省",
+                    "showgrid": False,
+                },
+            )
+            st.plotly_chart(walk, key="board_rank_walk")
         st.caption("各项指标的名次变化（变化最大的在前）")
         st.dataframe(moves, hide_index=True, key="board_moves")

@@ -36,7 +36,9 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/approvals.py", "方案审核", ":material/fact_check:", "approvals", "活动", Action.REVIEW_PLANS),
     PageSpec("pages/merchants.py", "联盟商户", ":material/storefront:", "merchants", "活动", Action.VIEW_MERCHANTS),
     PageSpec("pages/data_import.py", "数据导入", ":material/upload_file:", "import", "数据", Action.IMPORT_METRICS),
+    PageSpec("pages/data_quality.py", "数据质量", ":material/rule:", "quality", "数据", Action.VIEW_DATA_QUALITY),
     PageSpec("pages/review_settings.py", "审核与预算设置", ":material/tune:", "settings", "系统", Action.MANAGE_SETTINGS),
+    PageSpec("pages/jobs.py", "定时任务", ":material/schedule:", "jobs", "系统", Action.MANAGE_JOBS),
     PageSpec("pages/users.py", "用户管理", ":material/group:", "users", "系统", Action.MANAGE_USERS),
     PageSpec("pages/audit_log.py", "审计日志", ":material/history:", "audit", "系统", Action.VIEW_AUDIT),
 ]

@@ -16,6 +16,7 @@ from db.models.campaigns import (
     ReviewStage,
     ReviewStageMember,
 )
+from db.models.jobs import DataQualityIssue, JobRun, RankSnapshot
 from db.models.metrics import DailyMetric, MetricSnapshot
 from db.models.org import (
     ORG_LEVEL_LABELS,
@@ -44,6 +45,8 @@ __all__ = [
     "CityBudget",
     "ComplianceTerm",
     "DailyMetric",
+    "DataQualityIssue",
+    "JobRun",
     "Merchant",
     "MerchantOutlet",
     "MetricSnapshot",
@@ -53,6 +56,7 @@ __all__ = [
     "PlanEvent",
     "PlanState",
     "PlanVersion",
+    "RankSnapshot",
     "ReviewStage",
     "ReviewStageMember",
     "Role",

@@ -46,6 +46,8 @@ EXPECTED: dict[Action, tuple] = {
     Action.MANAGE_MERCHANTS: (PROV, None, CITY, None, None),
     Action.MANAGE_SETTINGS: (PROV, None, None, None, None),
     Action.VIEW_NOTIFICATIONS: (PROV, PROV, PROV, PROV, PROV),
+    Action.MANAGE_JOBS: (PROV, None, None, None, None),
+    Action.VIEW_DATA_QUALITY: (PROV, PROV, CITY, None, None),
 }
 ROLES = (A, R, P, M, D)
 

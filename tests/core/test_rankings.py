@@ -1,6 +1,6 @@
 """The ranking rules of DESIGN.md, one by one, through the engine the page and CLI share."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 
 import numpy as np
@@ -311,3 +311,39 @@ def test_campaign_period_brings_each_outlets_target(session: Session, world) -> 
         row.target is None
         for row in leaderboard(session, actor=users[Role.CITY_PLANNER], query=deposits).rows
     )
+
+
+def test_rank_history_from_daily_snapshots(session: Session, world) -> None:
+    from core import jobs
+    from core.clock import SHANGHAI
+    from core.permissions import Actor
+    from core.rankings import rank_history
+
+    tree, users = world
+    load(
+        session,
+        users[Role.ADMIN],
+        [
+            r(day(n), c, nf=(n + 1) * (3 if c == "O111" else 2))
+            for n in range(3)
+            for c in ("O111", "O112")
+        ],
+    )
+    for n in range(1, 4):
+        jobs.rank_snapshot(
+            session, Actor.system(), datetime.combine(day(n), time(3), tzinfo=SHANGHAI)
+        )
+    history = rank_history(
+        session,
+        actor=users[Role.OUTLET_MANAGER],
+        outlet_id=tree.outlets["O111"].id,
+        metric="new_friends",
+    )
+    assert [(d, p, c) for d, p, c in history] == [(day(0), 1, 1), (day(1), 1, 1), (day(2), 1, 1)]
+    with pytest.raises(PermissionDenied):
+        rank_history(
+            session,
+            actor=users[Role.OUTLET_MANAGER],
+            outlet_id=tree.outlets["O112"].id,
+            metric="new_friends",
+        )

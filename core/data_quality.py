@@ -1,0 +1,133 @@
+"""The nightly data-quality check (数据质量): outlets that did not report a day, and values
+more than 5 standard deviations from the outlet's own last 90 days; and the page's report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core import snapshots
+from core.directory import OutletDirectory, outlet_directory
+from core.permissions import Action, Actor, ensure_allowed
+from db.engine import write_transaction
+from db.models import DailyMetric, DataQualityIssue
+
+OUTLIER_SIGMAS = 5
+HISTORY_DAYS = 90
+METRIC_LABELS = {"new_friends": "新增好友", "conversions": "转化客户", "deposits": "新增存款(分)"}
+
+
+def check_day(session: Session, day: date) -> str:
+    """Find the day's silent outlets and outliers; replaces that day's findings (idempotent)."""
+    directory = outlet_directory(session)
+    issues = _missing(session, directory, day) + _outliers(session, day)
+    with write_transaction(session):
+        session.execute(sa.delete(DataQualityIssue).where(DataQualityIssue.date == day))
+        session.add_all(issues)
+    missing = sum(1 for i in issues if i.kind == "missing")
+    return f"{day}：{missing} 个网点未上报，{len(issues) - missing} 个异常值"
+
+
+def _missing(session: Session, directory: OutletDirectory, day: date) -> list[DataQualityIssue]:
+    reported = set(session.exec(select(DailyMetric.outlet_id).where(DailyMetric.date == day)).all())
+    ever = snapshots.state_at(session, day - timedelta(days=1), directory.size).arrays["reported"]
+    return [
+        DataQualityIssue(date=day, outlet_id=int(o), kind="missing")
+        for o in directory.ids.tolist()
+        if o not in reported and ever[o]  # outlets that never reported are not "missing"
+    ]
+
+
+def _outliers(session: Session, day: date) -> list[DataQualityIssue]:
+    columns = {
+        "new_friends": DailyMetric.new_friends,
+        "conversions": DailyMetric.conversions,
+        "deposits": DailyMetric.deposits_fen,
+    }
+    rows = session.execute(
+        sa.select(DailyMetric.outlet_id, DailyMetric.date, *columns.values()).where(
+            DailyMetric.date.between(day - timedelta(days=HISTORY_DAYS), day)
+        )
+    ).all()
+    if not rows:
+        return []
+    data = np.array([(r[0], (r[1] - day).days, *r[2:]) for r in rows], dtype=np.float64)
+    found = []
+    for index, metric in enumerate(columns, start=2):
+        for outlet_id in np.unique(data[data[:, 1] == 0][:, 0]):
+            mine = data[data[:, 0] == outlet_id]
+            history, today_value = mine[mine[:, 1] < 0][:, index], mine[mine[:, 1] == 0][:, index]
+            if len(history) < 14 or len(today_value) == 0:
+                continue  # too little history to call anything unusual
+            mean, sd = float(history.mean()), float(history.std())
+            if sd > 0 and abs(today_value[0] - mean) > OUTLIER_SIGMAS * sd:
+                found.append(
+                    DataQualityIssue(
+                        date=day,
+                        outlet_id=int(outlet_id),
+                        kind="outlier",
+                        metric=metric,
+                        value=int(today_value[0]),
+                        mean=round(mean, 2),
+                        stddev=round(sd, 2),
+                    )
+                )
+    return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    outlet_code: str
+    outlet_name: str
+    city: str
+    metric: str
+    value: int | None
+    mean: float | None
+    stddev: float | None
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    day: date | None  # the newest day checked
+    missing: list[Finding]
+    outliers: list[Finding]
+
+
+def report(session: Session, *, actor: Actor, day: date | None = None) -> QualityReport:
+    """The findings of the newest (or a given) checked day, within the actor's scope."""
+    ensure_allowed(actor, Action.VIEW_DATA_QUALITY)
+    day = day or session.execute(sa.select(sa.func.max(DataQualityIssue.date))).scalar_one()
+    if day is None:
+        return QualityReport(None, [], [])
+    directory = outlet_directory(session)
+    visible = set(directory.ids[directory.mask_for(actor, Action.VIEW_DATA_QUALITY)].tolist())
+    position = {int(o): i for i, o in enumerate(directory.ids.tolist())}
+    findings = []
+    for issue in session.exec(
+        select(DataQualityIssue).where(DataQualityIssue.date == day).order_by(DataQualityIssue.id)
+    ):
+        if issue.outlet_id not in visible:
+            continue
+        i = position[issue.outlet_id]
+        findings.append(
+            Finding(
+                issue.kind,
+                directory.codes[i],
+                directory.names[i],
+                directory.unit_names.get(int(directory.city_ids[i]), ""),
+                METRIC_LABELS.get(issue.metric, issue.metric),
+                issue.value,
+                issue.mean,
+                issue.stddev,
+            )
+        )
+    return QualityReport(
+        day,
+        [f for f in findings if f.kind == "missing"],
+        [f for f in findings if f.kind == "outlier"],
+    )
