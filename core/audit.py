@@ -40,6 +40,11 @@ class AuditAction(StrEnum):
     MERCHANT_SAVE = "merchant.save"
     MERCHANT_IMPORT = "merchant.import"
     SETTINGS_CHANGE = "settings.change"
+    CODE_CREATE = "code.create"
+    CODE_UPDATE = "code.update"
+    STAFF_HANDOVER = "staff.handover"
+    EVENTS_IMPORT = "events.import"
+    POSTER_EXPORT = "poster.export"
 
     @property
     def label(self) -> str:
@@ -70,6 +75,11 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.MERCHANT_SAVE: "保存商户",
     AuditAction.MERCHANT_IMPORT: "导入商户",
     AuditAction.SETTINGS_CHANGE: "修改设置",
+    AuditAction.CODE_CREATE: "创建活码",
+    AuditAction.CODE_UPDATE: "修改活码",
+    AuditAction.STAFF_HANDOVER: "离职继承",
+    AuditAction.EVENTS_IMPORT: "导入渠道事件",
+    AuditAction.POSTER_EXPORT: "导出海报",
 }
 
 

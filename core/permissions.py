@@ -58,6 +58,10 @@ class Action(StrEnum):
     MANAGE_SETTINGS = "settings.manage"
     VIEW_NOTIFICATIONS = "notifications.view"
     MANAGE_JOBS = "jobs.manage"
+    VIEW_CHANNEL_CODES = "codes.view"
+    MANAGE_CHANNEL_CODES = "codes.manage"
+    VIEW_CHANNEL_STATS = "codes.stats"
+    MANAGE_POSTERS = "posters.manage"
     VIEW_DATA_QUALITY = "data_quality.view"
 
 
@@ -114,6 +118,21 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.MANAGE_MERCHANTS: ActionSpec("管理联盟商户", {ADMIN: _ALL, PLANNER: Scope.CITY}),
     Action.MANAGE_SETTINGS: ActionSpec("管理审核环节、预算与合规词库", {ADMIN: _ALL}),
     Action.MANAGE_JOBS: ActionSpec("管理定时任务", {ADMIN: _ALL}),
+    # Outlet managers fetch their own outlet's codes and posters.
+    Action.VIEW_CHANNEL_CODES: ActionSpec(
+        "查看渠道活码",
+        {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, MANAGER: Scope.OUTLET, DESIGNER: _ALL},
+    ),
+    Action.MANAGE_CHANNEL_CODES: ActionSpec(
+        "创建和管理渠道活码", {ADMIN: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
+    ),
+    Action.VIEW_CHANNEL_STATS: ActionSpec(
+        "查看渠道转化",
+        {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, MANAGER: Scope.OUTLET, DESIGNER: _ALL},
+    ),
+    Action.MANAGE_POSTERS: ActionSpec(
+        "制作海报", {ADMIN: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
+    ),
     Action.VIEW_DATA_QUALITY: ActionSpec(
         "查看数据质量", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY}
     ),

@@ -27,6 +27,7 @@ class Settings:
     session_idle_minutes: int
     session_max_hours: int
     scheduler_enabled: bool
+    customer_salt: str
 
     @property
     def is_embedded_default(self) -> bool:
@@ -41,6 +42,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SESSION_IDLE_MINUTES": "log out after this many idle minutes (default 120)",
     "SESSION_MAX_HOURS": "log out after this many hours in any case (default 12)",
     "SCHEDULER_ENABLED": "1/0; run the job scheduler inside the app process (default 1)",
+    "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
 }
 
 
@@ -56,4 +58,5 @@ def get_settings() -> Settings:
         session_idle_minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "120")),
         session_max_hours=int(os.environ.get("SESSION_MAX_HOURS", "12")),
         scheduler_enabled=_flag(os.environ.get("SCHEDULER_ENABLED")) is not False,
+        customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
     )

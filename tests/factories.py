@@ -188,3 +188,20 @@ def complete_design(
         expected_redemption_pct=40,
     )
     return design.model_copy(update=changes)
+
+
+def make_staff(session: Session, outlet_code: str, name: str, *, active: bool = True) -> int:
+    from db.models import Staff, StaffRole
+
+    outlet = session.exec(select(OrgUnit).where(OrgUnit.code == outlet_code)).one()
+    staff = Staff(
+        outlet_id=outlet.id,
+        name=name,
+        role=StaffRole.MARKETER,
+        wecom_userid=f"wx_{outlet_code}_{name}",
+        contact_url=f"https://work.weixin.qq.com/ca/{outlet_code}-{name}",
+        active=active,
+    )
+    session.add(staff)
+    session.commit()
+    return staff.id

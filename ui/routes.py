@@ -6,14 +6,15 @@ HttpOnly cookie, and a cookie is what survives a reload or a second tab.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core import auth
+from core import auth, channels
 from core.clock import utcnow
 from core.settings import get_settings
 from db.engine import session_scope
@@ -60,6 +61,27 @@ async def logout(request: Request) -> Response:
     return response
 
 
+_SCAN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>邮惠运营工作台</title>
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#EEF6F0;color:#1F2A24}}
+main{{max-width:420px;margin:18vh auto;padding:2rem;background:#fff;border-radius:12px;text-align:center}}
+h1{{color:#007A3D;font-size:1.3rem}}</style></head><body><main><h1>{title}</h1><p>{message}</p></main></body></html>"""
+
+
+async def scan(request: Request) -> Response:
+    """A channel code's QR points here: count the scan, pick the staff member, redirect."""
+    slug = request.path_params["slug"][:32]
+    with session_scope() as session:
+        answer = channels.scan(session, slug)
+    if answer.status == 302:
+        return RedirectResponse(answer.location, status_code=302)
+    title = "二维码不存在" if answer.status == 404 else "二维码已失效"
+    return HTMLResponse(
+        _SCAN_PAGE.format(title=title, message=html.escape(answer.message)),
+        status_code=answer.status,
+    )
+
+
 async def health(_request: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -68,4 +90,5 @@ routes = [
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/logout", logout, methods=["GET", "POST"]),
     Route("/healthz", health),
+    Route("/c/{slug}", scan),
 ]

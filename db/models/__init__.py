@@ -16,6 +16,16 @@ from db.models.campaigns import (
     ReviewStage,
     ReviewStageMember,
 )
+from db.models.channels import (
+    CHANNEL_TYPE_LABELS,
+    AssignmentRule,
+    ChannelCode,
+    ChannelCodeStaff,
+    ChannelEvent,
+    ChannelType,
+    EventType,
+    StaffHandover,
+)
 from db.models.jobs import DataQualityIssue, JobRun, RankSnapshot
 from db.models.metrics import DailyMetric, MetricSnapshot
 from db.models.org import (
@@ -32,20 +42,27 @@ from db.models.org import (
 
 __all__ = [
     "CAMPAIGN_KIND_LABELS",
+    "CHANNEL_TYPE_LABELS",
     "ORG_LEVEL_LABELS",
     "PARENT_LEVEL",
     "PLAN_STATE_LABELS",
     "ROLE_LABELS",
     "STAFF_ROLE_LABELS",
+    "AssignmentRule",
     "AuditLog",
     "AuthSession",
     "Campaign",
     "CampaignAttachment",
     "CampaignKind",
+    "ChannelCode",
+    "ChannelCodeStaff",
+    "ChannelEvent",
+    "ChannelType",
     "CityBudget",
     "ComplianceTerm",
     "DailyMetric",
     "DataQualityIssue",
+    "EventType",
     "JobRun",
     "Merchant",
     "MerchantOutlet",
@@ -61,6 +78,7 @@ __all__ = [
     "ReviewStageMember",
     "Role",
     "Staff",
+    "StaffHandover",
     "StaffRole",
     "User",
 ]

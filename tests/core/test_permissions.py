@@ -48,6 +48,10 @@ EXPECTED: dict[Action, tuple] = {
     Action.VIEW_NOTIFICATIONS: (PROV, PROV, PROV, PROV, PROV),
     Action.MANAGE_JOBS: (PROV, None, None, None, None),
     Action.VIEW_DATA_QUALITY: (PROV, PROV, CITY, None, None),
+    Action.VIEW_CHANNEL_CODES: (PROV, PROV, CITY, OUTLET, PROV),
+    Action.MANAGE_CHANNEL_CODES: (PROV, None, CITY, None, PROV),
+    Action.VIEW_CHANNEL_STATS: (PROV, PROV, CITY, OUTLET, PROV),
+    Action.MANAGE_POSTERS: (PROV, None, CITY, None, PROV),
 }
 ROLES = (A, R, P, M, D)
 

@@ -1,0 +1,605 @@
+"""Channel codes (渠道活码): create them (one, or one per outlet / staff member in a batch),
+answer a scan (pick the staff member, count, redirect), record the events that follow,
+flag codes that can no longer work, and hand a leaver's customers to a colleague."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core import audit, notifications
+from core.assignment import PoolMember, pick_staff
+from core.audit import AuditAction
+from core.clock import SHANGHAI, utcnow
+from core.errors import FieldProblem, NotFound, ValidationFailed
+from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from core.settings import get_settings
+from db.engine import write_transaction
+from db.models import (
+    AssignmentRule,
+    ChannelCode,
+    ChannelCodeStaff,
+    ChannelEvent,
+    ChannelType,
+    EventType,
+    OrgLevel,
+    OrgUnit,
+    Staff,
+    StaffHandover,
+)
+
+SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud without mistakes
+SLUG_LENGTH = 10  # 31^10 ≈ 8×10^14 possibilities: not guessable by scanning
+WELCOME_PLACEHOLDERS = ("{客户昵称}", "{网点名称}", "{员工姓名}")
+
+
+def new_slug() -> str:
+    return "".join(secrets.choice(SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
+
+
+def code_url(slug: str) -> str:
+    """What the QR encodes: the app's public address plus the slug."""
+    return f"{get_settings().base_url}/c/{slug}"
+
+
+def hash_customer(external_id: str) -> str:
+    """WeCom external ids are personal data: only a salted hash is ever stored."""
+    salt = get_settings().customer_salt
+    return hashlib.sha256(f"{salt}:{external_id.strip()}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CodeInput:
+    name: str
+    channel_type: ChannelType
+    outlet_id: int
+    staff_ids: tuple[int, ...]
+    fallback_staff_ids: tuple[int, ...] = ()
+    rule: AssignmentRule = AssignmentRule.ROUND_ROBIN
+    daily_cap: int | None = None
+    tags: tuple[str, ...] = ()
+    welcome_message: str = "您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！"
+    campaign_id: int | None = None
+    merchant_id: int | None = None
+    active_from: date | None = None
+    active_until: date | None = None
+    max_adds: int | None = None
+    slots: dict | None = None
+
+
+@dataclass(frozen=True)
+class CodeRead:
+    id: int
+    slug: str
+    url: str
+    name: str
+    channel_type: ChannelType
+    outlet_id: int
+    outlet_name: str
+    campaign_id: int | None
+    rule: AssignmentRule
+    staff_names: tuple[str, ...]
+    tags: tuple[str, ...]
+    welcome_message: str
+    scans: int
+    adds: int
+    max_adds: int | None
+    active_until: date | None
+    problem: str | None  # why the code can no longer work, if it cannot
+
+
+def _problems(session: Session, data: CodeInput) -> list[FieldProblem]:
+    problems = []
+    if not data.name.strip() or len(data.name) > 80:
+        problems.append(FieldProblem("name", "活码名称须为 1–80 个字"))
+    if not data.staff_ids:
+        problems.append(FieldProblem("staff", "请至少选择一名接待员工"))
+    staff = session.exec(
+        select(Staff.id, Staff.outlet_id, Staff.active).where(
+            Staff.id.in_(data.staff_ids + data.fallback_staff_ids)
+        )
+    ).all()
+    outlet = session.get(OrgUnit, data.outlet_id)
+    city_outlets = (
+        set(session.exec(select(OrgUnit.id).where(OrgUnit.city_id == outlet.city_id)).all())
+        if outlet
+        else set()
+    )
+    if len(staff) != len(set(data.staff_ids + data.fallback_staff_ids)) or any(
+        o not in city_outlets for _, o, _ in staff
+    ):
+        problems.append(FieldProblem("staff", "接待员工须是本市网点的员工"))
+    if any(not active for staff_id, _, active in staff if staff_id in data.staff_ids):
+        problems.append(FieldProblem("staff", "不能把已离职的员工放进接待名单"))
+    if set(data.staff_ids) & set(data.fallback_staff_ids):
+        problems.append(FieldProblem("staff", "同一员工不能既是接待员工又是备用员工"))
+    if data.daily_cap is not None and data.daily_cap < 1:
+        problems.append(FieldProblem("daily_cap", "每日上限须至少为 1"))
+    if data.rule is AssignmentRule.DAILY_CAP and data.daily_cap is None:
+        problems.append(FieldProblem("daily_cap", "「每人每日上限」规则须填写上限"))
+    if data.max_adds is not None and data.max_adds < 1:
+        problems.append(FieldProblem("max_adds", "添加上限须至少为 1"))
+    if data.active_from and data.active_until and data.active_until < data.active_from:
+        problems.append(FieldProblem("active", "结束日期不能早于开始日期"))
+    if len(data.welcome_message) > 500:
+        problems.append(FieldProblem("welcome_message", "欢迎语最多 500 字"))
+    if any(len(t) > 20 for t in data.tags) or len(data.tags) > 10:
+        problems.append(FieldProblem("tags", "标签最多 10 个，每个不超过 20 字"))
+    return problems
+
+
+def _outlet(session: Session, outlet_id: int) -> OrgUnit:
+    outlet = session.get(OrgUnit, outlet_id)
+    if outlet is None or outlet.level != OrgLevel.OUTLET:
+        raise NotFound("网点不存在")
+    return outlet
+
+
+def create_code(session: Session, *, actor: Actor, data: CodeInput) -> CodeRead:
+    outlet = _outlet(session, data.outlet_id)
+    ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, outlet)
+    problems = _problems(session, data)
+    if problems:
+        raise ValidationFailed(problems, summary="活码未创建")
+    with write_transaction(session):
+        code = _insert(session, actor, data, outlet)
+    return _read(session, code)
+
+
+def _insert(session: Session, actor: Actor, data: CodeInput, outlet: OrgUnit) -> ChannelCode:
+    code = ChannelCode(
+        slug=new_slug(),
+        name=data.name.strip(),
+        channel_type=data.channel_type,
+        outlet_id=outlet.id,
+        city_id=outlet.city_id,
+        campaign_id=data.campaign_id,
+        merchant_id=data.merchant_id,
+        rule=data.rule,
+        daily_cap=data.daily_cap,
+        slots=data.slots,
+        tags=list(data.tags),
+        welcome_message=data.welcome_message,
+        active_from=data.active_from,
+        active_until=data.active_until,
+        max_adds=data.max_adds,
+        created_by=actor.user_id,
+    )
+    session.add(code)
+    session.flush()
+    for position, staff_id in enumerate(data.staff_ids):
+        session.add(ChannelCodeStaff(code_id=code.id, staff_id=staff_id, position=position))
+    for position, staff_id in enumerate(data.fallback_staff_ids):
+        session.add(
+            ChannelCodeStaff(code_id=code.id, staff_id=staff_id, position=position, fallback=True)
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action=AuditAction.CODE_CREATE,
+        target_type="channel_code",
+        target_id=code.id,
+        summary=f"创建活码「{code.name}」（{outlet.name}，{data.channel_type.label}）",
+        after={
+            "slug": code.slug,
+            "staff": list(data.staff_ids),
+            "fallback": list(data.fallback_staff_ids),
+            "rule": data.rule.value,
+        },
+    )
+    return code
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    created: list[CodeRead]
+    reused: list[CodeRead]
+
+    @property
+    def codes(self) -> list[CodeRead]:
+        return sorted(self.created + self.reused, key=lambda c: (c.outlet_name, c.name))
+
+
+def batch_codes(
+    session: Session,
+    *,
+    actor: Actor,
+    city_id: int,
+    per: str = "outlet",
+    campaign_id: int | None = None,
+    channel_type: ChannelType = ChannelType.COUNTER,
+    rule: AssignmentRule = AssignmentRule.LEAST_LOADED,
+    outlet_ids: list[int] | None = None,
+) -> BatchResult:
+    """One code per outlet of a city (its active staff, least loaded first), or one per
+    staff member; codes that already exist for the same outlet/staff, campaign and channel
+    type are reused, so running it again creates nothing twice."""
+    city = session.get(OrgUnit, city_id)
+    if city is None or city.level != OrgLevel.CITY:
+        raise NotFound("城市不存在")
+    ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, city)
+    if per not in ("outlet", "staff"):
+        raise ValidationFailed([FieldProblem("per", "批量方式须为每网点或每员工")])
+    outlets = session.exec(
+        select(OrgUnit)
+        .where(OrgUnit.city_id == city_id, OrgUnit.level == OrgLevel.OUTLET)
+        .order_by(OrgUnit.code)
+    ).all()
+    if outlet_ids is not None:
+        outlets = [o for o in outlets if o.id in set(outlet_ids)]
+    staff_by_outlet: dict[int, list[Staff]] = {}
+    for staff in session.exec(
+        select(Staff)
+        .where(Staff.outlet_id.in_([o.id for o in outlets]), Staff.active)
+        .order_by(Staff.id)
+    ):
+        staff_by_outlet.setdefault(staff.outlet_id, []).append(staff)
+    existing = {
+        (c.outlet_id, c.name): c
+        for c in session.exec(
+            select(ChannelCode).where(
+                ChannelCode.city_id == city_id,
+                ChannelCode.channel_type == channel_type,
+                ChannelCode.campaign_id == campaign_id
+                if campaign_id
+                else ChannelCode.campaign_id.is_(None),
+            )
+        )
+    }
+    created, reused = [], []
+    with write_transaction(session):
+        for outlet in outlets:
+            staff = staff_by_outlet.get(outlet.id, [])
+            if not staff:
+                continue
+            groups = (
+                [(f"{outlet.name}·{channel_type.label}", staff)]
+                if per == "outlet"
+                else [(f"{outlet.name}·{s.name}", [s]) for s in staff]
+            )
+            for name, members in groups:
+                if (outlet.id, name) in existing:
+                    reused.append(existing[(outlet.id, name)])
+                    continue
+                others = [s.id for s in staff if s not in members][:2] if per == "staff" else []
+                data = CodeInput(
+                    name=name,
+                    channel_type=channel_type,
+                    outlet_id=outlet.id,
+                    staff_ids=tuple(s.id for s in members),
+                    fallback_staff_ids=tuple(others),
+                    rule=rule,
+                    campaign_id=campaign_id,
+                    tags=(channel_type.label, outlet.name),
+                )
+                created.append(_insert(session, actor, data, outlet))
+    return BatchResult([_read(session, c) for c in created], [_read(session, c) for c in reused])
+
+
+def list_codes(
+    session: Session,
+    *,
+    actor: Actor,
+    city_id: int | None = None,
+    outlet_id: int | None = None,
+    campaign_id: int | None = None,
+) -> list[CodeRead]:
+    ensure_allowed(actor, Action.VIEW_CHANNEL_CODES)
+    query = select(ChannelCode).order_by(
+        ChannelCode.city_id, ChannelCode.outlet_id, ChannelCode.name
+    )
+    scope = scope_of(actor, Action.VIEW_CHANNEL_CODES)
+    if scope is Scope.CITY:
+        query = query.where(ChannelCode.city_id == actor.city_id)
+    elif scope is Scope.OUTLET:
+        query = query.where(ChannelCode.outlet_id == actor.outlet_id)
+    if city_id:
+        query = query.where(ChannelCode.city_id == city_id)
+    if outlet_id:
+        query = query.where(ChannelCode.outlet_id == outlet_id)
+    if campaign_id:
+        query = query.where(ChannelCode.campaign_id == campaign_id)
+    return [_read(session, c) for c in session.exec(query)]
+
+
+def _pool(session: Session, code: ChannelCode) -> list[tuple[ChannelCodeStaff, Staff]]:
+    return list(
+        session.exec(
+            select(ChannelCodeStaff, Staff)
+            .join(Staff, Staff.id == ChannelCodeStaff.staff_id)
+            .where(ChannelCodeStaff.code_id == code.id)
+            .order_by(ChannelCodeStaff.fallback, ChannelCodeStaff.position)
+        )
+    )
+
+
+def code_problem(
+    code: ChannelCode, pool: list[tuple[ChannelCodeStaff, Staff]], today: date
+) -> str | None:
+    """Why a code cannot bring anyone in any more (None: it works)."""
+    if not code.enabled:
+        return "已停用"
+    if code.active_until and code.active_until < today:
+        return f"有效期已于 {code.active_until} 结束"
+    if code.max_adds is not None and code.adds_count >= code.max_adds:
+        return f"已达添加上限 {code.max_adds} 人"
+    if not any(staff.active for _, staff in pool):
+        return "接待员工和备用员工均已离职"
+    return None
+
+
+def _read(session: Session, code: ChannelCode) -> CodeRead:
+    pool = _pool(session, code)
+    outlet = session.get(OrgUnit, code.outlet_id)
+    today = utcnow().astimezone(SHANGHAI).date()
+    return CodeRead(
+        code.id,
+        code.slug,
+        code_url(code.slug),
+        code.name,
+        code.channel_type,
+        code.outlet_id,
+        outlet.name if outlet else "",
+        code.campaign_id,
+        code.rule,
+        tuple(
+            s.name + ("（备用）" if m.fallback else "") + ("（已离职）" if not s.active else "")
+            for m, s in pool
+        ),
+        tuple(code.tags),
+        code.welcome_message,
+        code.scans_count,
+        code.adds_count,
+        code.max_adds,
+        code.active_until,
+        code_problem(code, pool, today),
+    )
+
+
+# --- scans and events -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    status: int  # 302 to the staff member, 404 unknown code, 410 code that cannot work
+    location: str = ""
+    message: str = ""
+    staff_id: int | None = None
+
+
+def scan(session: Session, slug: str, *, now: datetime | None = None) -> ScanAnswer:
+    """A customer scanned the QR: record it, pick the staff member, say where to go."""
+    now = now or utcnow()
+    moment = now.astimezone(SHANGHAI)
+    with write_transaction(session):
+        code = session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first()
+        if code is None:
+            return ScanAnswer(404, message="这个二维码不存在，请向网点工作人员索取最新的二维码。")
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                sa.select(ChannelCode.id).where(ChannelCode.id == code.id).with_for_update()
+            )  # one pick at a time per code
+        pool = _pool(session, code)
+        problem = code_problem(code, pool, moment.date())
+        if problem or (code.active_from and code.active_from > moment.date()):
+            return ScanAnswer(
+                410,
+                message=f"这个二维码已失效（{problem or '活动尚未开始'}），请向网点工作人员索取最新的二维码。",
+            )
+        members = [
+            PoolMember(
+                s.id,
+                m.position,
+                s.active,
+                m.fallback,
+                m.assigned_total,
+                m.assigned_today if m.today == moment.date() else 0,
+            )
+            for m, s in pool
+        ]
+        pick = pick_staff(
+            code.rule,
+            members,
+            moment=moment.replace(tzinfo=None),
+            cursor=code.cursor,
+            daily_cap=code.daily_cap,
+            slots=code.slots,
+        )
+        if pick.staff_id is None:
+            return ScanAnswer(
+                410, message=f"暂时无人接待（{pick.reason}），请稍后再试或到网点咨询。"
+            )
+        link, staff = next((m, s) for m, s in pool if s.id == pick.staff_id)
+        link.assigned_today = (link.assigned_today if link.today == moment.date() else 0) + 1
+        link.assigned_total += 1
+        link.today = moment.date()
+        code.cursor, code.scans_count = pick.cursor, code.scans_count + 1
+        session.add_all([link, code])
+        session.add(
+            ChannelEvent(
+                code_id=code.id,
+                at=now,
+                event_type=EventType.SCAN,
+                staff_id=staff.id,
+                source="route",
+            )
+        )
+        return ScanAnswer(
+            302, location=staff.contact_url or f"{get_settings().base_url}/", staff_id=staff.id
+        )
+
+
+def welcome_text(template: str, *, nickname: str, outlet: str, staff: str) -> str:
+    return (
+        template.replace("{客户昵称}", nickname)
+        .replace("{网点名称}", outlet)
+        .replace("{员工姓名}", staff)
+    )
+
+
+@dataclass(frozen=True)
+class EventAnswer:
+    recorded: bool
+    staff_id: int | None
+    welcome: str
+    tags: tuple[str, ...]
+
+
+def record_event(
+    session: Session,
+    *,
+    slug: str,
+    customer_id: str,
+    event_type: EventType,
+    at: datetime | None = None,
+    staff_userid: str | None = None,
+    nickname: str = "",
+) -> EventAnswer:
+    """The live callback (WeCom tells us a customer added a staff member, joined a group,
+    converted): store it once, and for a new friend return the greeting and tags to apply."""
+    at = at or utcnow()
+    customer = hash_customer(customer_id)
+    with write_transaction(session):
+        code = session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first()
+        if code is None:
+            raise NotFound(f"活码 {slug} 不存在")
+        staff = (
+            session.exec(select(Staff).where(Staff.wecom_userid == staff_userid)).first()
+            if staff_userid
+            else None
+        )
+        recorded = add_event(
+            session, code, at, event_type, customer, staff.id if staff else None, "callback"
+        )
+        outlet = session.get(OrgUnit, code.outlet_id)
+        welcome = welcome_text(
+            code.welcome_message,
+            nickname=nickname or "",
+            outlet=outlet.name,
+            staff=staff.name if staff else "",
+        )
+        return EventAnswer(
+            recorded,
+            staff.id if staff else None,
+            welcome if event_type is EventType.ADD_FRIEND else "",
+            tuple(code.tags),
+        )
+
+
+def add_event(
+    session: Session,
+    code: ChannelCode,
+    at: datetime,
+    event_type: EventType,
+    customer: str,
+    staff_id: int | None,
+    source: str,
+) -> bool:
+    exists = session.exec(
+        select(ChannelEvent.id).where(
+            ChannelEvent.code_id == code.id,
+            ChannelEvent.customer == customer,
+            ChannelEvent.event_type == event_type,
+            ChannelEvent.at == at,
+        )
+    ).first()
+    if exists:
+        return False  # the same event delivered twice
+    session.add(
+        ChannelEvent(
+            code_id=code.id,
+            at=at,
+            event_type=event_type,
+            customer=customer,
+            staff_id=staff_id,
+            source=source,
+        )
+    )
+    if event_type is EventType.ADD_FRIEND:
+        code.adds_count += 1
+        session.add(code)
+    return True
+
+
+# --- leavers --------------------------------------------------------------------------------
+
+
+def hand_over(session: Session, *, actor: Actor, from_staff_id: int, to_staff_id: int) -> int:
+    """离职继承: mark a staff member as left and give their customers (events) and their
+    place in code pools to a colleague of the same outlet. Returns customers moved."""
+    with write_transaction(session):
+        leaver, heir = session.get(Staff, from_staff_id), session.get(Staff, to_staff_id)
+        if leaver is None or heir is None:
+            raise NotFound("员工不存在")
+        outlet = session.get(OrgUnit, leaver.outlet_id)
+        ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, outlet)
+        if heir.outlet_id != leaver.outlet_id or not heir.active or heir.id == leaver.id:
+            raise ValidationFailed([FieldProblem("to_staff", "继承人须是同一网点在职的另一名员工")])
+        customers = session.execute(
+            sa.select(sa.func.count(sa.distinct(ChannelEvent.customer))).where(
+                ChannelEvent.staff_id == leaver.id, ChannelEvent.event_type == EventType.ADD_FRIEND
+            )
+        ).scalar_one()
+        session.execute(
+            sa.update(ChannelEvent)
+            .where(ChannelEvent.staff_id == leaver.id)
+            .values(staff_id=heir.id)
+        )
+        for link in session.exec(
+            select(ChannelCodeStaff).where(ChannelCodeStaff.staff_id == leaver.id)
+        ).all():
+            taken = session.get(ChannelCodeStaff, (link.code_id, heir.id))
+            if taken is None:
+                session.add(
+                    ChannelCodeStaff(
+                        code_id=link.code_id,
+                        staff_id=heir.id,
+                        position=link.position,
+                        fallback=link.fallback,
+                        assigned_total=link.assigned_total,
+                    )
+                )
+            session.delete(link)
+        leaver.active, leaver.left_on = False, utcnow().astimezone(SHANGHAI).date()
+        session.add(leaver)
+        session.add(
+            StaffHandover(
+                from_staff_id=leaver.id,
+                to_staff_id=heir.id,
+                customers=customers,
+                by_user_id=actor.user_id,
+            )
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.STAFF_HANDOVER,
+            target_type="staff",
+            target_id=leaver.id,
+            summary=f"{leaver.name} 离职，{customers} 位客户由 {heir.name} 继承",
+            after={"to_staff": heir.id, "customers": customers},
+        )
+        return customers
+
+
+def flag_dead_codes(session: Session, *, today: date) -> int:
+    """Tell each code's owner, once per reason, that it can no longer bring anyone in."""
+    sent = 0
+    with write_transaction(session):
+        for code in session.exec(select(ChannelCode).where(ChannelCode.enabled)).all():
+            problem = code_problem(code, _pool(session, code), today)
+            if problem and code.created_by:
+                sent += notifications.notify(
+                    session,
+                    [code.created_by],
+                    title=f"活码「{code.name}」已失效",
+                    body=f"原因：{problem}。请更换接待员工、延长有效期或停用该活码。",
+                    link="codes",
+                    dedupe_key=f"dead-code:{code.id}:{problem}",
+                )
+    return sent

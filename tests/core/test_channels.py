@@ -1,0 +1,320 @@
+"""Channel codes: creation, unguessable slugs, scans through the assignment rules, dead
+codes, events (hashed customers), the funnel, batches, handovers, permissions."""
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core import channels
+from core.channels import (
+    CodeInput,
+    batch_codes,
+    create_code,
+    flag_dead_codes,
+    hand_over,
+    record_event,
+    scan,
+)
+from core.clock import SHANGHAI
+from core.errors import PermissionDenied, ValidationFailed
+from core.funnel import GroupBy, funnel, import_events
+from db.models import (
+    AssignmentRule,
+    ChannelCode,
+    ChannelEvent,
+    ChannelType,
+    EventType,
+    Notification,
+    Role,
+    Staff,
+)
+from tests.factories import make_staff, make_tree, make_users
+
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def world(session: Session):
+    tree = make_tree(session)
+    users = make_users(session)
+    staff = {name: make_staff(session, "O111", name) for name in ("张三", "李四", "王五")}
+    staff["赵六"] = make_staff(session, "O211", "赵六")
+    return tree, users, staff
+
+
+def code_for(session: Session, world, **changes: object):
+    tree, users, staff = world
+    data = CodeInput(
+        name="柜台码",
+        channel_type=ChannelType.COUNTER,
+        outlet_id=tree.outlets["O111"].id,
+        staff_ids=(staff["张三"], staff["李四"]),
+        fallback_staff_ids=(staff["王五"],),
+    )
+    fields = {**data.__dict__, **changes}
+    return create_code(session, actor=users[Role.DESIGNER], data=CodeInput(**fields))
+
+
+def test_slugs_are_unique_and_unguessable() -> None:
+    slugs = [channels.new_slug() for _ in range(20_000)]
+    assert len(set(slugs)) == len(slugs)
+    assert all(len(s) == 10 and set(s) <= set(channels.SLUG_ALPHABET) for s in slugs)
+    letters = Counter("".join(slugs))
+    assert len(letters) == len(channels.SLUG_ALPHABET)  # every symbol used: no fixed parts
+    assert (
+        max(letters.values()) / min(letters.values()) < 1.2
+    )  # and evenly (random, not sequential)
+
+
+def test_url_comes_from_the_configured_base(session: Session, world, monkeypatch) -> None:
+    monkeypatch.setenv("BASE_URL", "https://yh.example.cn/")
+    channels.get_settings.cache_clear()
+    code = code_for(session, world)
+    assert code.url == f"https://yh.example.cn/c/{code.slug}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"staff_ids": ()}, "staff"),
+        ({"rule": AssignmentRule.DAILY_CAP}, "daily_cap"),
+        ({"active_from": date(2026, 12, 2), "active_until": date(2026, 12, 1)}, "active"),
+    ],
+)
+def test_bad_codes_are_refused(session: Session, world, changes: dict, field: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        code_for(session, world, **changes)
+    assert field in [p.field for p in info.value.problems]
+
+
+def test_staff_of_another_city_or_who_left_are_refused(session: Session, world) -> None:
+    _, _, staff = world
+    with pytest.raises(ValidationFailed, match="本市"):
+        code_for(session, world, staff_ids=(staff["赵六"],))
+    gone = make_staff(session, "O111", "孙七", active=False)
+    with pytest.raises(ValidationFailed, match="离职"):
+        code_for(session, world, staff_ids=(gone,))
+
+
+def test_scans_take_turns_respect_the_cap_and_fall_back(session: Session, world) -> None:
+    _, _, staff = world
+    code = code_for(session, world, rule=AssignmentRule.DAILY_CAP, daily_cap=2)
+    picks = [scan(session, code.slug, now=NOON + timedelta(minutes=i)) for i in range(6)]
+    assert [p.status for p in picks] == [302] * 6
+    names = {v: k for k, v in staff.items()}
+    assert [names[p.staff_id] for p in picks] == ["张三", "李四", "张三", "李四", "王五", "王五"]
+    assert picks[0].location.endswith("O111-张三")
+    next_day = scan(session, code.slug, now=NOON + timedelta(days=1))
+    assert names[next_day.staff_id] == "张三"  # caps reset with the day; after 李四 comes 张三
+    session.rollback()
+    assert session.get(ChannelCode, code.id).scans_count == 7
+
+
+def test_unknown_and_dead_codes(session: Session, world) -> None:
+    _, users, _staff = world
+    assert scan(session, "nosuchcode").status == 404
+    ended = code_for(session, world, active_until=date(2026, 11, 1))
+    answer = scan(session, ended.slug, now=NOON)
+    assert answer.status == 410 and "有效期" in answer.message
+    capped = code_for(session, world, max_adds=1)
+    record_event(
+        session, slug=capped.slug, customer_id="wm_1", event_type=EventType.ADD_FRIEND, at=NOON
+    )
+    assert scan(session, capped.slug, now=NOON).status == 410
+    assert flag_dead_codes(session, today=NOON.date()) == 2
+    assert flag_dead_codes(session, today=NOON.date()) == 0  # told once per reason
+    session.rollback()
+    titles = session.exec(
+        select(Notification.title).where(Notification.user_id == users[Role.DESIGNER].user_id)
+    ).all()
+    assert sorted(titles) == sorted([f"活码「{ended.name}」已失效", f"活码「{capped.name}」已失效"])
+
+
+def test_events_store_only_a_hash_and_count_once(session: Session, world) -> None:
+    code = code_for(session, world, welcome_message="您好{客户昵称}，我是{网点名称}的{员工姓名}")
+    staff_userid = session.exec(select(Staff.wecom_userid).where(Staff.name == "李四")).one()
+    answer = record_event(
+        session,
+        slug=code.slug,
+        customer_id="wmABCDEF123",
+        event_type=EventType.ADD_FRIEND,
+        at=NOON,
+        staff_userid=staff_userid,
+        nickname="小王",
+    )
+    assert (
+        answer.recorded
+        and answer.welcome == "您好小王，我是O111支局的李四"
+        and "网点柜台" not in answer.tags
+    )
+    again = record_event(
+        session, slug=code.slug, customer_id="wmABCDEF123", event_type=EventType.ADD_FRIEND, at=NOON
+    )
+    assert not again.recorded
+    session.rollback()
+    stored = session.exec(select(ChannelEvent.customer)).all()
+    assert stored == [channels.hash_customer("wmABCDEF123")] and "wmABCDEF123" not in stored[0]
+    assert session.get(ChannelCode, code.id).adds_count == 1
+
+
+def test_import_hashes_customers_all_or_nothing_and_the_funnel_counts(
+    session: Session, world
+) -> None:
+    _tree, users, _staff = world
+    counter = code_for(session, world)
+    poster = code_for(session, world, name="海报码", channel_type=ChannelType.POSTER)
+    lines = ["时间,活码,客户ID,事件"]
+    for i in range(4):
+        lines.append(f"2026-11-2{i} 10:00:00,{counter.slug},wm{i},扫码")
+    lines += [
+        f"2026-11-21 10:05:00,{counter.slug},wm1,加好友",
+        f"2026-11-21 10:06:00,{counter.slug},wm1,进群",
+        f"2026-11-22 09:00:00,{poster.slug},wm9,scan",
+        f"2026-11-22 09:01:00,{poster.slug},wm9,add_friend",
+        f"2026-11-23 15:00:00,{counter.slug},wm1,转化",
+    ]
+    bad = "\n".join([*lines, "2026-11-23 15:00:00,unknown,wm1,转化", "昨天,x,y,z"]).encode("gbk")
+    report = import_events(session, actor=users[Role.DESIGNER], data=bad, filename="events.csv")
+    assert [p.line for p in report.problems] == [11, 12]
+    assert session.exec(select(ChannelEvent)).first() is None
+    good = "\n".join(lines).encode("utf-8")
+    assert (
+        import_events(session, actor=users[Role.DESIGNER], data=good, filename="events.csv").created
+        == 9
+    )
+    assert (
+        import_events(
+            session, actor=users[Role.DESIGNER], data=good, filename="events.csv"
+        ).duplicates
+        == 9
+    )
+    rows = {
+        r.key: r
+        for r in funnel(
+            session,
+            actor=users[Role.ADMIN],
+            start=date(2026, 11, 20),
+            end=date(2026, 11, 30),
+            group_by=GroupBy.CHANNEL_TYPE,
+        )
+    }
+    counts = rows["网点柜台"].counts
+    assert [
+        counts[e]
+        for e in (EventType.SCAN, EventType.ADD_FRIEND, EventType.JOIN_GROUP, EventType.CONVERT)
+    ] == [4, 1, 1, 1]
+    assert rows["网点柜台"].rate(EventType.ADD_FRIEND, EventType.SCAN) == 0.25
+    assert rows["海报"].counts[EventType.ADD_FRIEND] == 1
+    narrow = funnel(
+        session,
+        actor=users[Role.ADMIN],
+        start=date(2026, 11, 22),
+        end=date(2026, 11, 22),
+        group_by=GroupBy.CODE,
+    )
+    assert {r.key: r.counts[EventType.SCAN] for r in narrow} == {"柜台码": 1, "海报码": 1}
+    assert funnel(
+        session,
+        actor=users[Role.OUTLET_MANAGER],
+        start=date(2026, 11, 20),
+        end=date(2026, 11, 30),
+        group_by=GroupBy.CODE,
+    )
+    planner_c2 = users[Role.CITY_PLANNER]  # C1 planner sees C1 codes; nobody else's
+    assert funnel(
+        session,
+        actor=planner_c2,
+        start=date(2026, 11, 20),
+        end=date(2026, 11, 30),
+        group_by=GroupBy.CODE,
+    )
+
+
+def test_batch_per_outlet_and_per_staff_reuses_on_a_second_run(session: Session, world) -> None:
+    tree, users, _staff = world
+    make_staff(session, "O112", "钱八")
+    first = batch_codes(
+        session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id, per="outlet"
+    )
+    assert [c.outlet_name for c in first.created] == [
+        "O111支局",
+        "O112支局",
+    ]  # outlets without staff get none
+    again = batch_codes(
+        session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id, per="outlet"
+    )
+    assert again.created == [] and len(again.reused) == 2
+    per_staff = batch_codes(
+        session, actor=users[Role.CITY_PLANNER], city_id=tree.cities["C1"].id, per="staff"
+    )
+    assert len(per_staff.created) == 4 and all("·" in c.name for c in per_staff.created)
+    with pytest.raises(PermissionDenied):
+        batch_codes(session, actor=users[Role.CITY_PLANNER], city_id=tree.cities["C2"].id)
+    with pytest.raises(PermissionDenied):
+        batch_codes(session, actor=users[Role.OUTLET_MANAGER], city_id=tree.cities["C1"].id)
+
+
+def test_handover_moves_customers_and_pool_places(session: Session, world) -> None:
+    _, users, staff = world
+    code = code_for(session, world)
+    for i in range(3):
+        scan(session, code.slug, now=NOON + timedelta(minutes=i))
+    zhang = session.get(Staff, staff["张三"]).wecom_userid
+    record_event(
+        session,
+        slug=code.slug,
+        customer_id="wm7",
+        event_type=EventType.ADD_FRIEND,
+        at=NOON,
+        staff_userid=zhang,
+    )
+    moved = hand_over(
+        session,
+        actor=users[Role.CITY_PLANNER],
+        from_staff_id=staff["张三"],
+        to_staff_id=staff["王五"],
+    )
+    assert moved == 1
+    session.rollback()
+    assert not session.get(Staff, staff["张三"]).active
+    assert (
+        session.exec(
+            select(sa.func.count())
+            .select_from(ChannelEvent)
+            .where(ChannelEvent.staff_id == staff["张三"])
+        ).one()
+        == 0
+    )
+    after = scan(session, code.slug, now=NOON + timedelta(hours=1))
+    assert after.staff_id in (staff["李四"], staff["王五"])
+    with pytest.raises(ValidationFailed):
+        hand_over(
+            session,
+            actor=users[Role.CITY_PLANNER],
+            from_staff_id=staff["李四"],
+            to_staff_id=staff["赵六"],
+        )
+
+
+def test_who_sees_and_makes_which_codes(session: Session, world) -> None:
+    tree, users, staff = world
+    code_for(session, world)
+    assert (
+        len(channels.list_codes(session, actor=users[Role.OUTLET_MANAGER])) == 1
+    )  # their own outlet's
+    assert len(channels.list_codes(session, actor=users[Role.CITY_PLANNER])) == 1
+    data = CodeInput("外市码", ChannelType.COUNTER, tree.outlets["O211"].id, (staff["赵六"],))
+    assert (
+        channels.create_code(session, actor=users[Role.ADMIN], data=data).outlet_name == "O211支局"
+    )
+    assert [
+        c.outlet_name for c in channels.list_codes(session, actor=users[Role.CITY_PLANNER])
+    ] == ["O111支局"]
+    with pytest.raises(PermissionDenied):
+        channels.create_code(session, actor=users[Role.CITY_PLANNER], data=data)
+    with pytest.raises(PermissionDenied):
+        channels.create_code(session, actor=users[Role.OUTLET_MANAGER], data=data)
