@@ -482,4 +482,6 @@ def _history(session: Session, end_date: date, days: int) -> None:
     for offset in range(days - 1, -1, -1):
         night = datetime.combine(end_date - timedelta(days=offset - 1), time(3), tzinfo=SHANGHAI)
         jobs.rank_snapshot(session, system, night)
-    jobs.data_quality(session, system, datetime.combine(end_date + timedelta(days=1), time(7), tzinfo=SHANGHAI))
+    jobs.data_quality(
+        session, system, datetime.combine(end_date + timedelta(days=1), time(7), tzinfo=SHANGHAI)
+    )
