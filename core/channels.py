@@ -603,3 +603,56 @@ def flag_dead_codes(session: Session, *, today: date) -> int:
                     dedupe_key=f"dead-code:{code.id}:{problem}",
                 )
     return sent
+
+
+@dataclass(frozen=True)
+class CodeChoices:
+    """What a code designer picks from: outlets and their staff, campaigns, merchants."""
+
+    outlets: list[tuple[int, str]]
+    staff: dict[int, list[tuple[int, str]]]  # outlet id → active staff (id, "name · role")
+    campaigns: list[tuple[int, str]]
+    merchants: list[tuple[int, str]]
+
+
+def code_choices(session: Session, *, actor: Actor, city_id: int) -> CodeChoices:
+    from db.models import Campaign, Merchant, PlanState
+
+    city = session.get(OrgUnit, city_id)
+    ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, city)
+    outlets = session.exec(
+        select(OrgUnit.id, OrgUnit.name)
+        .where(OrgUnit.city_id == city_id, OrgUnit.level == OrgLevel.OUTLET)
+        .order_by(OrgUnit.code)
+    ).all()
+    staff: dict[int, list[tuple[int, str]]] = {}
+    rows = session.exec(
+        select(Staff)
+        .where(Staff.outlet_id.in_([o for o, _ in outlets]), Staff.active)
+        .order_by(Staff.id)
+    )
+    for s in rows:
+        staff.setdefault(s.outlet_id, []).append((s.id, f"{s.name} · {s.role.label}"))
+    campaigns = session.exec(
+        select(Campaign.id, Campaign.name).where(
+            Campaign.city_id == city_id,
+            Campaign.state.in_((PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING)),
+        )
+    ).all()
+    merchants = session.exec(
+        select(Merchant.id, Merchant.name).where(Merchant.city_id == city_id, Merchant.active)
+    ).all()
+    return CodeChoices(list(outlets), staff, list(campaigns), list(merchants))
+
+
+def code_cities(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
+    """Cities whose codes the actor may see."""
+    ensure_allowed(actor, Action.VIEW_CHANNEL_CODES)
+    query = (
+        select(OrgUnit.id, OrgUnit.name)
+        .where(OrgUnit.level == OrgLevel.CITY)
+        .order_by(OrgUnit.code)
+    )
+    if scope_of(actor, Action.VIEW_CHANNEL_CODES) is not Scope.PROVINCE:
+        query = query.where(OrgUnit.id == actor.city_id)
+    return list(session.exec(query))

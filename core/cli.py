@@ -274,6 +274,66 @@ def _leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(label: str) -> Callable[[int, int], None]:
+    """A one-line progress bar on a terminal (silent when piped)."""
+
+    def show(done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        width = 30
+        filled = int(width * done / max(total, 1))
+        print(
+            f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        if done == total:
+            print(file=sys.stderr)
+
+    return show
+
+
+def _batch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--city", required=True, help="city code")
+    p.add_argument("--per", choices=["outlet", "staff"], default="outlet")
+    p.add_argument("--campaign", type=int, default=None, help="campaign id the codes belong to")
+    p.add_argument("--out", required=True, help="the ZIP file to write")
+
+
+def _codes_args(p: argparse.ArgumentParser) -> None:
+    _batch_args(p)
+    p.add_argument("--size", type=int, default=600, help="QR size in pixels")
+
+
+@command(
+    "codes",
+    "create (or reuse) a city's channel codes and write their QR PNGs into a ZIP",
+    _codes_args,
+)
+def _codes(args: argparse.Namespace) -> int:
+    from core.channels import batch_codes
+    from core.code_export import codes_zip
+    from core.org import unit_by_code
+
+    with _session() as session:
+        city = unit_by_code(session, args.city)
+        result = batch_codes(
+            session, actor=_operator(), city_id=city.id, per=args.per, campaign_id=args.campaign
+        )
+    if not result.codes:
+        print(f"{city.name}没有在职员工的网点，未生成活码。", file=sys.stderr)
+        return 1
+    data = codes_zip(
+        result.codes, folder=city.name, size_px=args.size, progress=_progress("二维码")
+    )
+    Path(args.out).write_bytes(data)
+    print(
+        f"已写入 {args.out}：{len(result.codes)} 个活码（新建 {len(result.created)}，沿用 {len(result.reused)}）。"
+    )
+    return 0
+
+
 def _moment(text: str) -> datetime:
     """2026-11-08T03:00+08:00 (a bare time is taken as Asia/Shanghai)."""
     from core.clock import SHANGHAI

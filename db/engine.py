@@ -79,7 +79,9 @@ def write_transaction(session: Session) -> Iterator[Session]:
     if session.in_transaction():
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("write_transaction started with unsaved changes pending")
-        session.rollback()  # end the read-only transaction so the write one starts fresh
+        # End the read-only transaction so the write one starts fresh. Commit, not rollback:
+        # with expire_on_commit off it leaves the objects already loaded usable.
+        session.commit()
     session.connection(execution_options={"sqlite_immediate": True})
     try:
         yield session

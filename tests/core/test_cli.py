@@ -162,3 +162,20 @@ def test_leaderboard_csv_agrees_with_the_engine(session: Session, tmp_path: Path
         "leaderboard", "--metric", "deposits", "--start", "2026-11-05", "--end", "2026-11-01"
     )
     assert refused.returncode == 1 and "结束日期不能早于开始日期" in refused.stderr
+
+
+def test_codes_command_writes_a_zip_and_reuses_codes(session: Session, tmp_path: Path) -> None:
+    import zipfile
+
+    from tests.factories import make_staff
+
+    make_tree(session)
+    make_staff(session, "O111", "张三")
+    out = tmp_path / "codes.zip"
+    first = run_cli("codes", "--city", "C1", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "新建 1" in first.stdout
+    assert any(n.endswith(".png") for n in zipfile.ZipFile(out).namelist())
+    again = run_cli("codes", "--city", "C1", "--out", str(out))
+    assert "沿用 1" in again.stdout
+    assert run_cli("codes", "--city", "NOPE", "--out", str(out)).returncode == 1

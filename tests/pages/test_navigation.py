@@ -7,12 +7,14 @@ from db.models import Role
 from ui import nav
 
 COMMON = ["首页", "消息通知", "网点排行", "市州排名"]
+CODES = ["渠道活码", "渠道转化"]
 EXPECTED_PAGES = {
     Role.ADMIN: [
         *COMMON,
         "活动设计",
         "活动方案",
         "联盟商户",
+        *CODES,
         "数据导入",
         "数据质量",
         "审核与预算设置",
@@ -20,10 +22,18 @@ EXPECTED_PAGES = {
         "用户管理",
         "审计日志",
     ],
-    Role.PROVINCE_REVIEWER: [*COMMON, "活动方案", "方案审核", "联盟商户", "数据质量"],
-    Role.CITY_PLANNER: [*COMMON, "活动设计", "活动方案", "联盟商户", "数据导入", "数据质量"],
-    Role.OUTLET_MANAGER: COMMON,
-    Role.DESIGNER: [*COMMON, "活动方案", "联盟商户"],
+    Role.PROVINCE_REVIEWER: [*COMMON, "活动方案", "方案审核", "联盟商户", *CODES, "数据质量"],
+    Role.CITY_PLANNER: [
+        *COMMON,
+        "活动设计",
+        "活动方案",
+        "联盟商户",
+        *CODES,
+        "数据导入",
+        "数据质量",
+    ],
+    Role.OUTLET_MANAGER: [*COMMON, *CODES],
+    Role.DESIGNER: [*COMMON, "活动方案", "联盟商户", *CODES],
 }
 
 

@@ -1,0 +1,270 @@
+"""渠道活码: channel QR codes: the list with their health, one new code, a whole city's
+batch, downloads (PNG/SVG/ZIP), handing a leaver's customers over, importing events."""
+
+import pandas as pd
+import streamlit as st
+
+from core.channels import (
+    CodeInput,
+    batch_codes,
+    code_choices,
+    code_cities,
+    create_code,
+    hand_over,
+    list_codes,
+)
+from core.code_export import QR_SIZES, code_png, code_svg, codes_zip
+from core.errors import DomainError
+from core.funnel import IMPORT_COLUMNS, import_events
+from core.permissions import Action, allowed
+from core.tabular import problems_as_rows
+from db.models import AssignmentRule, ChannelType
+from ui import widgets
+
+actor = widgets.require(Action.VIEW_CHANNEL_CODES)
+st.title("渠道活码")
+can_manage = allowed(actor, Action.MANAGE_CHANNEL_CODES)
+
+with widgets.db() as session:
+    cities = code_cities(session, actor=actor)
+names = dict(cities)
+city_id = (
+    actor.city_id
+    if len(cities) == 1
+    else st.selectbox("市州", list(names), format_func=names.get, key="codes_city")
+)
+with widgets.db() as session:
+    codes = list_codes(session, actor=actor, city_id=city_id)
+
+dead = [c for c in codes if c.problem]
+if dead:
+    st.warning(
+        f"有 {len(dead)} 个活码已无法接待客户（见下表「状态」列），请更换员工、延长有效期或停用。",
+        icon=":material/warning:",
+    )
+if codes:
+    frame = pd.DataFrame(
+        [
+            {
+                "活码": c.name,
+                "网点": c.outlet_name,
+                "渠道": c.channel_type.label,
+                "分配规则": c.rule.label,
+                "接待员工": "、".join(c.staff_names),
+                "扫码": c.scans,
+                "加好友": c.adds,
+                "状态": f"⚠ {c.problem}" if c.problem else "正常",
+                "链接": c.url,
+            }
+            for c in codes
+        ]
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="codes_table",
+        column_config={"链接": st.column_config.LinkColumn()},
+    )
+else:
+    widgets.empty_state(
+        "还没有活码。"
+        + (
+            "可在下方新建，或为全市网点批量生成。"
+            if can_manage
+            else "市分或营销设计生成后会出现在这里。"
+        )
+    )
+
+tabs = ["下载"] + (["新建活码", "批量生成", "离职继承", "导入事件"] if can_manage else [])
+panes = dict(zip(tabs, st.tabs(tabs), strict=True))
+
+with panes["下载"]:
+    if not codes:
+        st.caption("没有可下载的活码。")
+    else:
+        size = st.select_slider(
+            "二维码尺寸（像素）",
+            QR_SIZES,
+            value=600,
+            key="codes_size",
+            help="纠错等级 H，可在中心放置标志",
+        )
+        one = st.selectbox(
+            "单个活码", codes, format_func=lambda c: f"{c.outlet_name} · {c.name}", key="codes_one"
+        )
+        left, right = st.columns(2)
+        left.download_button(
+            "下载 PNG",
+            code_png(one, size_px=size),
+            f"{one.name}.png",
+            "image/png",
+            key="codes_png",
+            on_click="ignore",
+        )
+        right.download_button(
+            "下载 SVG",
+            code_svg(one),
+            f"{one.name}.svg",
+            "image/svg+xml",
+            key="codes_svg",
+            on_click="ignore",
+        )
+        if st.button(
+            f"打包全部 {len(codes)} 个活码（ZIP）",
+            key="codes_zip_make",
+            icon=":material/folder_zip:",
+        ):
+            bar = st.progress(0.0, text="正在生成二维码…")
+            data = codes_zip(
+                codes,
+                folder=names.get(city_id, "活码"),
+                size_px=size,
+                progress=lambda d, t: bar.progress(d / t, text=f"正在生成二维码 {d}/{t}"),
+            )
+            bar.empty()
+            st.download_button(
+                "下载 ZIP",
+                data,
+                f"{names.get(city_id, '活码')}_渠道活码.zip",
+                "application/zip",
+                key="codes_zip",
+                on_click="ignore",
+                type="primary",
+            )
+
+if can_manage:
+    with widgets.db() as session:
+        choices = code_choices(session, actor=actor, city_id=city_id)
+    outlet_names = dict(choices.outlets)
+    with panes["新建活码"]:
+        a, b = st.columns(2)
+        name = a.text_input("活码名称", key="code_name", placeholder="例如：星沙支局·柜台")
+        channel = b.selectbox(
+            "渠道", list(ChannelType), format_func=lambda t: t.label, key="code_channel"
+        )
+        outlet_id = a.selectbox(
+            "网点", list(outlet_names), format_func=outlet_names.get, key="code_outlet"
+        )
+        rule = b.selectbox(
+            "分配规则", list(AssignmentRule), format_func=lambda r: r.label, key="code_rule"
+        )
+        people = dict(choices.staff.get(outlet_id, []))
+        staff_ids = st.multiselect(
+            "接待员工（按顺序）",
+            list(people),
+            format_func=people.get,
+            key=f"code_staff_{outlet_id}",
+            placeholder="选择员工",
+        )
+        fallback = st.multiselect(
+            "备用员工（都满额或不在班时接待）",
+            [p for p in people if p not in staff_ids],
+            format_func=people.get,
+            key=f"code_fb_{outlet_id}",
+            placeholder="可选",
+        )
+        c, d, e = st.columns(3)
+        cap = c.number_input("每人每日上限（0 为不限）", min_value=0, value=0, key="code_cap")
+        max_adds = d.number_input("添加上限（0 为不限）", min_value=0, value=0, key="code_max")
+        until = e.date_input("有效期至", value=None, key="code_until")
+        tags = st.text_input("来源标签（用「、」分隔）", value=f"{channel.label}", key="code_tags")
+        welcome = st.text_area(
+            "欢迎语",
+            value="您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！",
+            key="code_welcome",
+            help="可用占位符：{客户昵称}、{网点名称}、{员工姓名}",
+        )
+        if st.button("创建活码", type="primary", key="code_create"):
+            data = CodeInput(
+                name=name,
+                channel_type=channel,
+                outlet_id=outlet_id,
+                staff_ids=tuple(staff_ids),
+                fallback_staff_ids=tuple(fallback),
+                rule=rule,
+                daily_cap=cap or None,
+                max_adds=max_adds or None,
+                active_until=until,
+                tags=tuple(t.strip() for t in tags.replace(",", "、").split("、") if t.strip()),
+                welcome_message=welcome,
+            )
+            try:
+                with widgets.db() as session:
+                    created = create_code(session, actor=actor, data=data)
+                st.toast(f"已创建活码「{created.name}」", icon=":material/qr_code_2:")
+                st.rerun()
+            except DomainError as exc:
+                widgets.show_error(exc)
+
+    with panes["批量生成"]:
+        per = st.radio(
+            "生成方式",
+            ["outlet", "staff"],
+            format_func=lambda p: "每个网点一个" if p == "outlet" else "每位员工一个",
+            horizontal=True,
+            key="batch_per",
+        )
+        campaigns = dict(choices.campaigns)
+        campaign = st.selectbox(
+            "所属活动（可选）",
+            [None, *campaigns],
+            format_func=lambda c: "不关联活动" if c is None else campaigns[c],
+            key="batch_campaign",
+        )
+        st.caption(
+            f"将为{names.get(city_id, '')} {len(choices.outlets)} 个网点中有在职员工的网点生成；已有的同名活码会沿用，不会重复生成。"
+        )
+        if st.button("批量生成", type="primary", key="batch_go", icon=":material/auto_awesome:"):
+            with st.spinner("正在生成活码…"), widgets.db() as session:
+                result = batch_codes(
+                    session, actor=actor, city_id=city_id, per=per, campaign_id=campaign
+                )
+            st.success(
+                f"新建 {len(result.created)} 个，沿用 {len(result.reused)} 个。可在「下载」中打包下载。"
+            )
+
+    with panes["离职继承"]:
+        st.caption("员工离职后，把他的客户和活码接待名额交给同网点的同事。")
+        outlet_for = st.selectbox(
+            "网点", list(outlet_names), format_func=outlet_names.get, key="hand_outlet"
+        )
+        people = dict(choices.staff.get(outlet_for, []))
+        if len(people) < 2:
+            st.info("该网点在职员工不足两人。")
+        else:
+            leaver = st.selectbox("离职员工", list(people), format_func=people.get, key="hand_from")
+            heir = st.selectbox(
+                "由谁继承",
+                [p for p in people if p != leaver],
+                format_func=people.get,
+                key="hand_to",
+            )
+            if st.button("确认离职继承", key="hand_go"):
+                try:
+                    with widgets.db() as session:
+                        moved = hand_over(
+                            session, actor=actor, from_staff_id=leaver, to_staff_id=heir
+                        )
+                    st.success(f"已完成：{moved} 位客户由 {people[heir]} 继承。")
+                except DomainError as exc:
+                    widgets.show_error(exc)
+
+    with panes["导入事件"]:
+        st.markdown(
+            "列："
+            + "、".join(f"{c.zh}（`{c.key}`）" for c in IMPORT_COLUMNS)
+            + "。事件为 扫码/加好友/进群/转化。客户ID 导入时即加密，不保存原文。"
+        )
+        upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key="events_upload")
+        if upload is not None and st.button("开始导入", type="primary", key="events_go"):
+            with widgets.db() as session:
+                report = import_events(
+                    session, actor=actor, data=upload.getvalue(), filename=upload.name
+                )
+            if report.ok:
+                st.success(report.summary())
+            else:
+                st.error(report.summary())
+                problems = pd.DataFrame(problems_as_rows(report.problems))
+                st.dataframe(problems, hide_index=True)
+                widgets.table_download(problems, "事件导入问题清单", key="events_problems")

@@ -1,0 +1,45 @@
+"""渠道活码 and 渠道转化 pages."""
+
+from sqlmodel import Session, select
+
+from core.channels import CodeInput, create_code, record_event
+from db.engine import get_engine
+from db.models import ChannelCode, ChannelType, EventType, Role
+from tests.factories import make_staff
+
+
+def test_designer_batch_creates_codes_and_a_manager_sees_their_own(
+    app_for, world, sqlite_url
+) -> None:
+    with Session(get_engine(sqlite_url)) as session:
+        for outlet, name in (("O111", "张三"), ("O112", "李四")):
+            make_staff(session, outlet, name)
+    at = app_for(Role.DESIGNER).run()
+    at.switch_page("pages/codes.py").run()
+    assert not at.exception
+    at.selectbox(key="codes_city").set_value(world[0].cities["C1"].id).run()
+    at.button(key="batch_go").click().run()
+    assert any("新建 2 个" in s.value for s in at.success)
+    at.run()
+    assert len(at.dataframe[0].value) == 2
+    manager = app_for(Role.OUTLET_MANAGER).run()
+    manager.switch_page("pages/codes.py").run()
+    assert list(manager.dataframe[0].value["网点"]) == ["O111支局"]
+    assert [t.label for t in manager.tabs] == ["下载"]  # fetch only, no creating
+
+
+def test_funnel_page(app_for, world, sqlite_url) -> None:
+    with Session(get_engine(sqlite_url)) as session:
+        staff = make_staff(session, "O111", "张三")
+        code = create_code(
+            session,
+            actor=world[1][Role.ADMIN],
+            data=CodeInput("柜台码", ChannelType.COUNTER, world[0].outlets["O111"].id, (staff,)),
+        )
+        record_event(session, slug=code.slug, customer_id="wm1", event_type=EventType.ADD_FRIEND)
+        assert session.exec(select(ChannelCode)).one().adds_count == 1
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/funnel.py").run()
+    assert not at.exception
+    assert at.metric[1].value == "1"  # one friend added
+    assert list(at.dataframe[0].value["渠道类型"]) == ["网点柜台"]
