@@ -9,7 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import approvals, notifications, snapshots
+from core import approvals, channels, notifications, snapshots
 from core import data_quality as quality
 from core.campaign_design import CampaignDesign
 from core.campaigns import target_outlets
@@ -130,10 +130,16 @@ def data_quality(session: Session, actor: Actor, scheduled_for: datetime) -> str
     return quality.check_day(session, _local_day(scheduled_for) - timedelta(days=1))
 
 
+def dead_codes(session: Session, actor: Actor, scheduled_for: datetime) -> str:
+    sent = channels.flag_dead_codes(session, today=_local_day(scheduled_for))
+    return f"提醒 {sent} 个失效活码的负责人"
+
+
 JOB_LIST = [
     JobSpec("campaign_dates", "活动按日期开始与结束", time(0, 10), campaign_dates),
     JobSpec("rank_snapshot", "每日排名快照", time(3, 0), rank_snapshot),
     JobSpec("data_quality", "夜间数据质量检查", time(7, 0), data_quality),
+    JobSpec("dead_codes", "失效活码提醒", time(8, 0), dead_codes),
     JobSpec("rights_day_reminders", "权益日前一天提醒网点", time(9, 0), rights_day_reminders),
     JobSpec("approval_sla", "审核超时提醒", time(9, 30), approval_sla, weekdays_only=True),
 ]

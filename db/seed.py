@@ -37,6 +37,7 @@ from db.models import (
     User,
 )
 from db.seed_campaigns import seed_campaigns
+from db.seed_channels import seed_channels
 from db.seed_data import (
     BRAND_WORDS,
     CITIES,
@@ -75,6 +76,7 @@ class SeedSummary:
     metric_rows: int = 0
     accounts: int = 0
     campaigns: int = 0
+    codes: int = 0
     skipped: bool = False
 
 
@@ -124,6 +126,8 @@ def seed_demo(
             )
     say("生成各状态的活动方案…")
     summary.campaigns = seed_campaigns(session, end_date + timedelta(days=1))
+    say("生成渠道活码与转化数据…")
+    summary.codes = seed_channels(session, end_date)
     if not summary.skipped:
         say("生成排名走势与数据质量检查…")
         _history(session, end_date, min(days, 60))
