@@ -2,7 +2,11 @@
 
 from playwright.sync_api import expect
 
+import re
+
 from tests.e2e.conftest import login
+
+re_rank = re.compile(r"本网点近 30 天新增好友在长沙市排第 \d+ 名")
 
 
 def test_login_survives_a_reload_and_logout_ends_it(server: str, page) -> None:
@@ -31,6 +35,9 @@ def test_outlet_manager_on_a_phone_sees_their_outlet(server: str, browser) -> No
         expect(page.get_by_role("heading", name="您好，周杰")).to_be_visible(timeout=20_000)
         expect(page.get_by_text("长沙市 · ").first).to_be_visible()
         expect(page.get_by_text("新增好友").first).to_be_visible()
+        expect(page.get_by_text(re_rank)).to_be_visible()  # where their outlet stands, on landing
+        page.get_by_role("link", name="前往「网点排行」").click()
+        expect(page.get_by_text("本范围名次")).to_be_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, f"page scrolls sideways at 390 px ({width})"
     finally:
