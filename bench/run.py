@@ -17,7 +17,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import BENCH_DIR  # noqa: E402
 
-BENCHMARKS = {"import": "bench.bench_import", "board": "bench.bench_board"}
+BENCHMARKS = {
+    "import": "bench.bench_import",
+    "board": "bench.bench_board",
+    "posters": "bench.bench_posters",
+}
 
 
 def main() -> int:

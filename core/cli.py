@@ -334,6 +334,38 @@ def _codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _posters_args(p: argparse.ArgumentParser) -> None:
+    _batch_args(p)
+    p.add_argument(
+        "--template", default="rights_day", help="rights_day | ecommerce | festival | merchant"
+    )
+
+
+@command(
+    "posters",
+    "personalised posters for a city (each with its own channel code) into a ZIP",
+    _posters_args,
+)
+def _posters(args: argparse.Namespace) -> int:
+    from core.org import unit_by_code
+    from core.posters import batch_posters
+
+    with _session() as session:
+        city = unit_by_code(session, args.city)
+        data, count = batch_posters(
+            session,
+            actor=_operator(),
+            city_id=city.id,
+            per=args.per,
+            campaign_id=args.campaign,
+            template_id=args.template,
+            progress=_progress("海报"),
+        )
+    Path(args.out).write_bytes(data)
+    print(f"已写入 {args.out}：{count} 张专属海报。")
+    return 0
+
+
 def _moment(text: str) -> datetime:
     """2026-11-08T03:00+08:00 (a bare time is taken as Asia/Shanghai)."""
     from core.clock import SHANGHAI

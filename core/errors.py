@@ -41,3 +41,7 @@ class ValidationFailed(DomainError):
     def __post_init__(self) -> None:
         details = "；".join(p.message for p in self.problems)
         super().__init__(f"{self.summary}：{details}" if details else self.summary)
+
+    def __reduce__(self) -> tuple:
+        # Survives being sent back from a worker process with its problems intact.
+        return (type(self), (self.problems, self.summary))

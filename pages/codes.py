@@ -17,12 +17,14 @@ from core.code_export import QR_SIZES, code_png, code_svg, codes_zip
 from core.errors import DomainError
 from core.funnel import IMPORT_COLUMNS, import_events
 from core.permissions import Action, allowed
+from core.posters import outlet_posters
 from core.tabular import problems_as_rows
 from db.models import AssignmentRule, ChannelType
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_CHANNEL_CODES)
 st.title("渠道活码")
+widgets.show_flash()
 can_manage = allowed(actor, Action.MANAGE_CHANNEL_CODES)
 
 with widgets.db() as session:
@@ -109,6 +111,23 @@ with panes["下载"]:
             key="codes_svg",
             on_click="ignore",
         )
+        if actor.outlet_id is not None and st.button(
+            "下载本网点专属海报（ZIP）", key="codes_my_posters", icon=":material/photo_library:"
+        ):
+            try:
+                with st.spinner("正在生成本网点海报…"), widgets.db() as session:
+                    posters, count = outlet_posters(session, actor=actor)
+                st.download_button(
+                    f"下载 {count} 张海报",
+                    posters,
+                    "本网点专属海报.zip",
+                    "application/zip",
+                    key="codes_my_posters_dl",
+                    on_click="ignore",
+                    type="primary",
+                )
+            except DomainError as exc:
+                widgets.show_error(exc)
         if st.button(
             f"打包全部 {len(codes)} 个活码（ZIP）",
             key="codes_zip_make",
@@ -219,9 +238,10 @@ if can_manage:
                 result = batch_codes(
                     session, actor=actor, city_id=city_id, per=per, campaign_id=campaign
                 )
-            st.success(
+            widgets.flash(
                 f"新建 {len(result.created)} 个，沿用 {len(result.reused)} 个。可在「下载」中打包下载。"
             )
+            st.rerun()
 
     with panes["离职继承"]:
         st.caption("员工离职后，把他的客户和活码接待名额交给同网点的同事。")

@@ -37,6 +37,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/merchants.py", "联盟商户", ":material/storefront:", "merchants", "活动", Action.VIEW_MERCHANTS),
     PageSpec("pages/codes.py", "渠道活码", ":material/qr_code_2:", "codes", "渠道与海报", Action.VIEW_CHANNEL_CODES),
     PageSpec("pages/funnel.py", "渠道转化", ":material/filter_alt:", "funnel", "渠道与海报", Action.VIEW_CHANNEL_STATS),
+    PageSpec("pages/posters.py", "海报工坊", ":material/photo_library:", "posters", "渠道与海报", Action.MANAGE_POSTERS),
     PageSpec("pages/data_import.py", "数据导入", ":material/upload_file:", "import", "数据", Action.IMPORT_METRICS),
     PageSpec("pages/data_quality.py", "数据质量", ":material/rule:", "quality", "数据", Action.VIEW_DATA_QUALITY),
     PageSpec("pages/review_settings.py", "审核与预算设置", ":material/tune:", "settings", "系统", Action.MANAGE_SETTINGS),

@@ -264,3 +264,13 @@ def rank_delta(change: int | None) -> str | None:
     if change is None:
         return None
     return f"{change:+d} 名" if change else "名次不变"
+
+
+def flash(message: str) -> None:
+    """A success message that survives the rerun that follows a change."""
+    st.session_state["_flash"] = message
+
+
+def show_flash() -> None:
+    if message := st.session_state.pop("_flash", None):
+        st.success(message, icon=":material/check_circle:")

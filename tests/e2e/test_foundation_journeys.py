@@ -1,8 +1,8 @@
 """Journeys through the foundation: login that survives a reload, refusals, imports."""
 
-from playwright.sync_api import expect
-
 import re
+
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import login
 

@@ -43,3 +43,21 @@ def test_funnel_page(app_for, world, sqlite_url) -> None:
     assert not at.exception
     assert at.metric[1].value == "1"  # one friend added
     assert list(at.dataframe[0].value["渠道类型"]) == ["网点柜台"]
+
+
+def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) -> None:
+    from core.compliance import seed_default_terms
+
+    with Session(get_engine(sqlite_url)) as session:
+        make_staff(session, "O111", "张三")
+        seed_default_terms(session)
+        session.commit()
+    at = app_for(Role.DESIGNER).run()
+    at.switch_page("pages/posters.py").run()
+    assert not at.exception and not at.error
+    assert at.get("image") or at.get("imgs") or "实时预览" in str(at._tree)  # the live preview
+    at.text_input(key="poster_title").input("稳赚存款节").run()
+    assert any("合规提示" in w.value for w in at.warning)
+    at.selectbox(key="batch_city").set_value(world[0].cities["C1"].id).run()
+    at.button(key="batch_posters").click().run()
+    assert any("已生成 1 张专属海报" in s.value for s in at.success)

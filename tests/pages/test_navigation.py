@@ -8,13 +8,14 @@ from ui import nav
 
 COMMON = ["首页", "消息通知", "网点排行", "市州排名"]
 CODES = ["渠道活码", "渠道转化"]
+POSTERS = [*CODES, "海报工坊"]
 EXPECTED_PAGES = {
     Role.ADMIN: [
         *COMMON,
         "活动设计",
         "活动方案",
         "联盟商户",
-        *CODES,
+        *POSTERS,
         "数据导入",
         "数据质量",
         "审核与预算设置",
@@ -28,12 +29,12 @@ EXPECTED_PAGES = {
         "活动设计",
         "活动方案",
         "联盟商户",
-        *CODES,
+        *POSTERS,
         "数据导入",
         "数据质量",
     ],
     Role.OUTLET_MANAGER: [*COMMON, *CODES],
-    Role.DESIGNER: [*COMMON, "活动方案", "联盟商户", *CODES],
+    Role.DESIGNER: [*COMMON, "活动方案", "联盟商户", *POSTERS],
 }
 
 

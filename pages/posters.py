@@ -1,0 +1,232 @@
+"""海报工坊: design a poster from a template (text, background, logo, QR position) with a
+live preview, export PNG/PDF, and make a city's personalised posters in one batch."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.campaigns import board_campaigns
+from core.channels import code_cities
+from core.errors import DomainError
+from core.permissions import Action
+from core.poster_render import (
+    MAX_BENEFITS,
+    QR_POSITION_LABELS,
+    QR_POSITIONS,
+    Gradient,
+    PosterContent,
+    load_templates,
+    load_upload_image,
+    render_poster,
+    sample_content,
+    to_pdf,
+    to_png,
+)
+from core.posters import batch_posters, campaign_content, poster_hits
+from ui import plan_view, widgets
+
+actor = widgets.require(Action.MANAGE_POSTERS)
+st.title("海报工坊")
+
+templates = load_templates()
+with widgets.db() as session:
+    campaigns = board_campaigns(session, actor=actor)
+    cities = code_cities(session, actor=actor)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def preview_png(template_id: str, content: PosterContent) -> bytes:
+    template = templates[template_id]
+    return to_png(render_poster(template.scaled(0.5), content))
+
+
+def fill_from_campaign() -> None:
+    chosen = st.session_state.get("poster_campaign")
+    if chosen is None:
+        return
+    with widgets.db() as session:
+        content = campaign_content(session, actor=actor, campaign_id=chosen.id)
+    st.session_state.update(
+        poster_title=content.title[:30],
+        poster_subtitle=content.subtitle,
+        poster_benefits="\n".join(content.benefits),
+        poster_date=content.date_line,
+    )
+
+
+controls, preview = st.columns([1, 1])
+with controls:
+    template_id = st.selectbox(
+        "模板", list(templates), format_func=lambda t: templates[t].name, key="poster_template"
+    )
+    template = templates[template_id]
+    sample = sample_content(template)
+    for key, value in (
+        ("poster_title", sample.title),
+        ("poster_subtitle", sample.subtitle),
+        ("poster_benefits", "\n".join(sample.benefits)),
+        ("poster_date", sample.date_line),
+        ("poster_outlet", sample.outlet_name),
+        ("poster_staff", sample.staff_name),
+    ):
+        st.session_state.setdefault(key, value)
+    if campaigns:
+        st.selectbox(
+            "用活动内容填充",
+            [None, *campaigns],
+            format_func=lambda c: "—" if c is None else f"{c.name}（{c.state.label}）",
+            key="poster_campaign",
+            on_change=fill_from_campaign,
+        )
+    title = st.text_input("标题", key="poster_title", max_chars=30)
+    subtitle = st.text_input("副标题", key="poster_subtitle", max_chars=40)
+    benefits = st.text_area(
+        f"权益（每行一条，最多 {MAX_BENEFITS} 条）", key="poster_benefits", height=150
+    )
+    date_line = st.text_input("活动时间", key="poster_date", max_chars=40)
+    a, b = st.columns(2)
+    outlet = a.text_input(
+        "网点名称", key="poster_outlet", max_chars=30, help="批量生成时按网点自动填写"
+    )
+    staff = b.text_input(
+        "客户经理", key="poster_staff", max_chars=20, help="按员工批量生成时自动填写"
+    )
+    with st.expander("背景、标志与二维码位置"):
+        kind = st.radio(
+            "背景", ["模板默认", "纯色", "渐变", "上传图片"], horizontal=True, key="poster_bg_kind"
+        )
+        background = None
+        if kind == "纯色":
+            background = st.color_picker("背景颜色", "#007A3D", key="poster_bg_color")
+        elif kind == "渐变":
+            c1, c2 = st.columns(2)
+            background = Gradient(
+                (
+                    c1.color_picker("上方", "#00A05A", key="poster_g1"),
+                    c2.color_picker("下方", "#005C2E", key="poster_g2"),
+                )
+            )
+        elif kind == "上传图片":
+            photo = st.file_uploader(
+                "背景图片（PNG/JPEG/WebP，≤5 MB）",
+                type=["png", "jpg", "jpeg", "webp"],
+                key="poster_bg_file",
+            )
+            if photo is not None:
+                try:
+                    load_upload_image(photo.getvalue())
+                    background = photo.getvalue()
+                except DomainError as exc:
+                    widgets.show_error(exc)
+        logo_file = st.file_uploader(
+            "标志（可选）", type=["png", "jpg", "jpeg", "webp"], key="poster_logo"
+        )
+        logo = None
+        if logo_file is not None:
+            try:
+                load_upload_image(logo_file.getvalue())
+                logo = logo_file.getvalue()
+            except DomainError as exc:
+                widgets.show_error(exc)
+        position = st.selectbox(
+            "二维码位置",
+            [None, *QR_POSITIONS],
+            format_func=lambda p: "模板默认" if p is None else QR_POSITION_LABELS[p],
+            key="poster_qr_pos",
+        )
+
+content = PosterContent(
+    title=title,
+    subtitle=subtitle,
+    benefits=tuple(line.strip() for line in benefits.splitlines() if line.strip()),
+    date_line=date_line,
+    outlet_name=outlet,
+    staff_name=staff,
+    qr_url=sample.qr_url or "https://yh.example.cn/c/demo",
+    background=background,
+    logo=logo,
+    qr_position=position,
+)
+with preview:
+    try:
+        st.image(
+            preview_png(template_id, content),
+            caption="实时预览（二维码为示例，批量生成时换成各自的活码）",
+            width=380,
+        )
+        full = render_poster(template, content)
+        left, right = st.columns(2)
+        left.download_button(
+            "下载 PNG",
+            to_png(full),
+            f"{title or '海报'}.png",
+            "image/png",
+            key="poster_png",
+            on_click="ignore",
+            icon=":material/image:",
+        )
+        right.download_button(
+            "下载 PDF",
+            to_pdf(full),
+            f"{title or '海报'}.pdf",
+            "application/pdf",
+            key="poster_pdf",
+            on_click="ignore",
+            icon=":material/picture_as_pdf:",
+        )
+    except DomainError as exc:
+        widgets.show_error(exc)
+    with widgets.db() as session:
+        plan_view.compliance_panel(poster_hits(session, content))
+
+st.divider()
+st.subheader("批量专属海报")
+st.caption(
+    "为一个市的每个网点（或每位员工）各生成一张海报，每张带上自己的渠道活码，打包成 ZIP。已有的活码会沿用。"
+)
+names = dict(cities)
+c1, c2, c3 = st.columns(3)
+city_id = c1.selectbox("市州", list(names), format_func=names.get, key="batch_city")
+per = c2.radio(
+    "每张海报对应",
+    ["outlet", "staff"],
+    format_func=lambda p: "一个网点" if p == "outlet" else "一位员工",
+    horizontal=True,
+    key="batch_per",
+)
+city_campaigns = [c for c in campaigns if c.city_id == city_id]
+campaign = c3.selectbox(
+    "所属活动（可选）",
+    [None, *city_campaigns],
+    format_func=lambda c: "不关联活动" if c is None else c.name,
+    key="batch_campaign",
+)
+if st.button("生成并打包", type="primary", key="batch_posters", icon=":material/collections:"):
+    bar = st.progress(0.0, text="正在准备活码…")
+    try:
+        with widgets.db() as session:
+            base = replace(content, outlet_name="", staff_name="", qr_url=None)
+            data, count = batch_posters(
+                session,
+                actor=actor,
+                city_id=city_id,
+                per=per,
+                campaign_id=campaign.id if campaign else None,
+                template_id=template_id,
+                content=base,
+                progress=lambda d, t: bar.progress(d / t, text=f"正在生成海报 {d}/{t}"),
+            )
+        bar.empty()
+        st.success(f"已生成 {count} 张专属海报。")
+        st.download_button(
+            "下载 ZIP",
+            data,
+            f"{names[city_id]}_专属海报.zip",
+            "application/zip",
+            key="batch_zip",
+            on_click="ignore",
+            type="primary",
+        )
+    except DomainError as exc:
+        bar.empty()
+        widgets.show_error(exc)

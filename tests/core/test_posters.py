@@ -1,0 +1,109 @@
+"""The studio's services: poster text from a campaign, compliance hints on poster copy,
+and batches of personalised posters whose QR codes scan back to each code's URL."""
+
+import io
+import zipfile
+
+import pytest
+import zxingcpp
+from PIL import Image
+from sqlmodel import Session
+
+from core.campaigns import save_draft
+from core.channels import list_codes
+from core.compliance import seed_default_terms
+from core.errors import PermissionDenied, ValidationFailed
+from core.poster_render import PosterContent
+from core.posters import batch_posters, campaign_content, outlet_posters, poster_hits
+from db.models import Role
+from tests.factories import complete_design, make_staff, make_tree, make_users
+
+
+@pytest.fixture
+def world(session: Session):
+    tree = make_tree(session)
+    users = make_users(session)
+    for outlet, name in (("O111", "张三"), ("O111", "李四"), ("O112", "王五")):
+        make_staff(session, outlet, name)
+    return tree, users
+
+
+def test_campaign_content_uses_its_name_days_and_coupons(session: Session, world) -> None:
+    _, users = world
+    cid = save_draft(session, actor=users[Role.CITY_PLANNER], design=complete_design(session)).id
+    content = campaign_content(session, actor=users[Role.DESIGNER], campaign_id=cid)
+    assert content.title == "12月逢8会员权益日"
+    assert content.date_line == "12月8日 · 12月18日 · 12月28日"
+    assert content.benefits[0].startswith("满100减20：满¥100.00减¥20.00")
+
+
+def test_poster_copy_gets_compliance_hints(session: Session, world) -> None:
+    seed_default_terms(session)
+    session.commit()
+    hits = poster_hits(
+        session, PosterContent(title="稳赚存款节", subtitle="零风险", benefits=("最高收益 4%",))
+    )
+    expected = {
+        ("稳赚", "海报标题"),
+        ("零风险", "海报副标题"),
+        ("最高收益", "海报权益"),
+        ("高收益", "海报权益"),
+    }
+    assert {(h.term, h.where) for h in hits} == expected
+
+
+def test_batch_per_staff_every_poster_scans_to_its_own_code(session: Session, world) -> None:
+    tree, users = world
+    content = PosterContent(
+        title="逢8会员权益日", subtitle="星级会员专享", benefits=("满100减20",), date_line="12月8日"
+    )
+    data, count = batch_posters(
+        session,
+        actor=users[Role.DESIGNER],
+        city_id=tree.cities["C1"].id,
+        per="staff",
+        content=content,
+        workers=1,
+    )
+    assert count == 3
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    names = sorted(archive.namelist())
+    assert len(names) == 3 and all(n.startswith("C1市_海报/O11") for n in names)
+    urls = {c.name: c.url for c in list_codes(session, actor=users[Role.ADMIN])}
+    for name in names:
+        code_name = name.rsplit("/", 1)[1].removesuffix(".png")
+        decoded = [
+            r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(archive.read(name))))
+        ]
+        assert decoded == [urls[code_name]], name
+
+
+def test_batches_need_the_right_to_make_posters(session: Session, world) -> None:
+    tree, users = world
+    content = PosterContent(title="x", subtitle="", benefits=("y",))
+    with pytest.raises(PermissionDenied):
+        batch_posters(
+            session, actor=users[Role.CITY_PLANNER], city_id=tree.cities["C2"].id, content=content
+        )
+    with pytest.raises(PermissionDenied):
+        batch_posters(
+            session, actor=users[Role.OUTLET_MANAGER], city_id=tree.cities["C1"].id, content=content
+        )
+    with pytest.raises(ValidationFailed, match="活动"):
+        batch_posters(session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id)
+
+
+def test_an_outlet_manager_fetches_their_own_posters(session: Session, world) -> None:
+    tree, users = world
+    with pytest.raises(ValidationFailed, match="还没有渠道活码"):
+        outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
+    content = PosterContent(title="逢8会员权益日", subtitle="", benefits=("满100减20",))
+    batch_posters(
+        session,
+        actor=users[Role.DESIGNER],
+        city_id=tree.cities["C1"].id,
+        content=content,
+        workers=1,
+    )
+    data, count = outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
+    assert count == 1 and len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == 1  # only O111's
