@@ -37,7 +37,7 @@ with missing_tab:
                 for f in result.missing
             ]
         )
-        st.dataframe(frame, hide_index=True, key="dq_missing")
+        st.dataframe(frame, placeholder="—", hide_index=True, key="dq_missing")
         widgets.table_download(frame, f"未上报网点_{result.day}", key="dq_missing_dl")
 with outlier_tab:
     if not result.outliers:
@@ -57,7 +57,7 @@ with outlier_tab:
                 for f in result.outliers
             ]
         )
-        st.dataframe(frame, hide_index=True, key="dq_outliers")
+        st.dataframe(frame, placeholder="—", hide_index=True, key="dq_outliers")
         widgets.table_download(frame, f"异常值_{result.day}", key="dq_outliers_dl")
         st.caption(
             "异常值可能是录入错误（多输了位数），也可能是真实的突增（例如单位集中开户），请核实后必要时重新导入更正。"

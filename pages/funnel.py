@@ -72,6 +72,7 @@ frame = pd.DataFrame(
 percent = st.column_config.NumberColumn(format="percent")
 st.dataframe(
     frame,
+    placeholder="—",
     hide_index=True,
     key="funnel_table",
     column_config={c: percent for c in frame.columns if "→" in c},

@@ -37,7 +37,7 @@ frame = pd.DataFrame(
         for j in jobs
     ]
 )
-st.dataframe(frame, hide_index=True, key="jobs_table")
+st.dataframe(frame, placeholder="—", hide_index=True, key="jobs_table")
 
 left, right = st.columns([2, 1])
 labels = {j.id: j.label for j in jobs}
@@ -71,5 +71,5 @@ history = pd.DataFrame(
         for r in runs
     ]
 )
-st.dataframe(history, hide_index=True, key="jobs_history")
+st.dataframe(history, placeholder="—", hide_index=True, key="jobs_history")
 widgets.table_download(history, "定时任务运行记录", key="jobs_dl")

@@ -154,6 +154,7 @@ with ranking_tab:
     )
     st.dataframe(
         styled,
+        placeholder="—",
         hide_index=True,
         key="board_table",
         height=min(38 * (len(frame) + 1), 720),
@@ -289,4 +290,4 @@ with detail_tab:
             )
             st.plotly_chart(walk, key="board_rank_walk")
         st.caption("各项指标的名次变化（变化最大的在前）")
-        st.dataframe(moves, hide_index=True, key="board_moves")
+        st.dataframe(moves, placeholder="—", hide_index=True, key="board_moves")
