@@ -2,7 +2,6 @@
 charts, a drill-down and an export of exactly what is shown."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.campaigns import board_campaigns
@@ -20,7 +19,7 @@ from core.rankings import (
     outlet_detail,
     rank_history,
 )
-from ui import widgets
+from ui import charts, widgets
 
 actor = widgets.require(Action.VIEW_METRICS)
 st.title("网点排行")
@@ -173,121 +172,52 @@ with ranking_tab:
     )
 
 with chart_tab:
-    shown = board.rows[: min(20, len(board.rows))][::-1]
-    bar = go.Figure(
-        go.Bar(
-            x=[r.value / 100 if money else r.value for r in shown],
-            y=[f"{r.rank}. {r.name}" for r in shown],
-            orientation="h",
-            marker_color=["#E0A100" if r.is_mine else "#007A3D" for r in shown],
-        )
-    )
-    bar.update_layout(
-        title=f"前 {len(shown)} 名",
-        height=max(300, 26 * len(shown)),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    st.plotly_chart(bar, key="board_bar")
-    histogram = go.Figure(
-        go.Histogram(
-            x=[v / 100 if money else v for v in board.values], marker_color="#7FBF9A", nbinsx=40
-        )
-    )
-    if board.mine is not None:
-        histogram.add_vline(
-            x=board.mine.value / 100 if money else board.mine.value,
-            line_color="#E0A100",
-            annotation_text="本网点",
-        )
-    histogram.update_layout(
-        title="全部网点分布", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
-    )
-    st.plotly_chart(histogram, key="board_hist")
+    st.plotly_chart(charts.top_bar(board.rows[:20], money=money), key="board_bar")
+    mine_value = board.mine.value if board.mine else None
+    st.plotly_chart(charts.distribution(board.values, mine_value, money=money), key="board_hist")
 
 with detail_tab:
-    candidates = [
-        r
-        for r in rows
-        if allowed(actor, Action.VIEW_OUTLET_DETAIL) and (actor.outlet_id is None or r.is_mine)
-    ]
-    if not candidates:
+    candidates = [r for r in rows if actor.outlet_id is None or r.is_mine]
+    if not candidates or not allowed(actor, Action.VIEW_OUTLET_DETAIL):
         widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
-    else:
-        pick = st.selectbox(
-            "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
-        )
-        try:
-            detail = load_detail(actor, pick.outlet_id, query)
-        except DomainError as exc:
-            widgets.show_error(exc)
-            st.stop()
-        trend = go.Figure(
-            go.Scatter(
-                x=[d for d, _ in detail.daily],
-                y=[v / 100 if money else v for _, v in detail.daily],
-                mode="lines+markers",
-                line_color="#007A3D",
-            )
-        )
-        trend.update_layout(
-            title=f"{pick.name} · 每日{board.metric.label}",
-            height=300,
-            margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        )
-        st.plotly_chart(trend, key="board_trend")
-        gap = (
-            "已是第一"
-            if detail.gap_to_next is None
-            else f"距「{detail.next_name}」差 {format_metric(detail.gap_to_next, is_money=money)}"
-        )
-        st.markdown(
-            f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"
-        )
-        moves = pd.DataFrame(
-            [
-                {
-                    "指标": m.label,
-                    "本期": format_metric(m.value, is_money=m.is_money),
-                    "上期": format_metric(m.previous_value, is_money=m.is_money),
-                    "名次": m.rank,
-                    "名次变化": widgets.change_text(m.change, had_previous=had_previous),
-                }
-                for m in detail.moves
-            ]
-        )
+        st.stop()
+    pick = st.selectbox(
+        "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
+    )
+    try:
+        detail = load_detail(actor, pick.outlet_id, query)
         with widgets.db() as session:
             ranks = rank_history(
                 session, actor=actor, outlet_id=pick.outlet_id, metric=board.metric.key
             )
-        if len(ranks) > 1:
-            walk = go.Figure()
-            walk.add_scatter(
-                x=[d for d, _, _ in ranks],
-                y=[c for _, _, c in ranks],
-                name="市内名次",
-                line_color="#007A3D",
-            )
-            walk.add_scatter(
-                x=[d for d, _, _ in ranks],
-                y=[p for _, p, _ in ranks],
-                name="全省名次",
-                line_color="#E0A100",
-                yaxis="y2",
-            )
-            walk.update_layout(
-                title="名次走势（每日快照，近 30 天滚动）",
-                height=280,
-                margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                yaxis={"autorange": "reversed", "title": "市内"},
-                legend={"orientation": "h"},
-                yaxis2={
-                    "autorange": "reversed",
-                    "overlaying": "y",
-                    "side": "right",
-                    "title": "全省",
-                    "showgrid": False,
-                },
-            )
-            st.plotly_chart(walk, key="board_rank_walk")
-        st.caption("各项指标的名次变化（变化最大的在前）")
-        st.dataframe(moves, placeholder="—", hide_index=True, key="board_moves")
+    except DomainError as exc:
+        widgets.show_error(exc)
+        st.stop()
+    st.plotly_chart(
+        charts.daily(detail.daily, f"{pick.name} · 每日{board.metric.label}", money=money),
+        key="board_trend",
+    )
+    gap = (
+        "已是第一"
+        if detail.gap_to_next is None
+        else f"距「{detail.next_name}」差 {format_metric(detail.gap_to_next, is_money=money)}"
+    )
+    st.markdown(
+        f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"
+    )
+    if len(ranks) > 1:
+        st.plotly_chart(charts.rank_walk(ranks), key="board_rank_walk")
+    moves = pd.DataFrame(
+        [
+            {
+                "指标": m.label,
+                "本期": format_metric(m.value, is_money=m.is_money),
+                "上期": format_metric(m.previous_value, is_money=m.is_money),
+                "名次": m.rank,
+                "名次变化": widgets.change_text(m.change, had_previous=had_previous),
+            }
+            for m in detail.moves
+        ]
+    )
+    st.caption("各项指标的名次变化（变化最大的在前）")
+    st.dataframe(moves, placeholder="—", hide_index=True, key="board_moves")

@@ -61,3 +61,19 @@ def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) ->
     at.selectbox(key="batch_city").set_value(world[0].cities["C1"].id).run()
     at.button(key="batch_posters").click().run()
     assert any("已生成 1 张专属海报" in s.value for s in at.success)
+
+
+def test_planner_creates_one_code_with_the_form_and_bad_input_is_refused(app_for, world, sqlite_url) -> None:
+    with Session(get_engine(sqlite_url)) as session:
+        staff = make_staff(session, "O111", "张三")
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/codes.py").run()
+    at.selectbox(key="code_outlet").set_value(world[0].outlets["O111"].id).run()
+    at.button(key="code_create").click().run()
+    assert any("活码名称" in e.value for e in at.error)  # nothing filled in yet
+    at.text_input(key="code_name").input("五一路柜台")
+    at.multiselect(key=f"code_staff_{world[0].outlets['O111'].id}").select(staff)
+    at.button(key="code_create").click().run()
+    assert not at.error
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.exec(select(ChannelCode.name)).all() == ["五一路柜台"]
