@@ -13,7 +13,9 @@ widgets.apply_global_style()
 actor = widgets.current_actor()
 if actor is None and widgets.session_token() and st.query_params.get("login") is None:
     st.query_params["login"] = "expired"
-page = st.navigation(nav.navigation_for(actor), position="sidebar" if actor else "hidden", expanded=True)
+page = st.navigation(
+    nav.navigation_for(actor), position="sidebar" if actor else "hidden", expanded=True
+)
 if actor is not None:
     with widgets.db() as session:
         widgets.sidebar_user(

@@ -17,7 +17,6 @@ from core.errors import DomainError
 from core.funnel import IMPORT_COLUMNS, import_events
 from core.permissions import Action, allowed
 from core.posters import outlet_posters
-from core.tabular import problems_as_rows
 from ui import widgets
 from ui.code_form import code_form
 
@@ -219,10 +218,8 @@ if can_manage:
                     widgets.show_error(exc)
 
     with panes["导入事件"]:
-        st.markdown(
-            "列："
-            + "、".join(f"{c.zh}（`{c.key}`）" for c in IMPORT_COLUMNS)
-            + "。事件为 扫码/加好友/进群/转化。客户ID 导入时即加密，不保存原文。"
+        widgets.columns_hint(
+            IMPORT_COLUMNS, "事件为 扫码/加好友/进群/转化。客户ID 导入时即加密，不保存原文。"
         )
         upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key="events_upload")
         if upload is not None and st.button("开始导入", type="primary", key="events_go"):
@@ -230,10 +227,4 @@ if can_manage:
                 report = import_events(
                     session, actor=actor, data=upload.getvalue(), filename=upload.name
                 )
-            if report.ok:
-                st.success(report.summary())
-            else:
-                st.error(report.summary())
-                problems = pd.DataFrame(problems_as_rows(report.problems))
-                st.dataframe(problems, hide_index=True)
-                widgets.table_download(problems, "事件导入问题清单", key="events_problems")
+            widgets.import_report(report, "events")

@@ -7,7 +7,6 @@ from core.metrics_import import IMPORT_COLUMNS, import_metrics
 from core.org_import import COLUMNS as ORG_COLUMNS
 from core.org_import import import_org
 from core.permissions import Action, allowed
-from core.tabular import problems_as_rows
 from ui import widgets
 
 actor = widgets.require(Action.IMPORT_METRICS)
@@ -19,18 +18,6 @@ tabs = st.tabs(tab_names)
 
 def template(columns) -> bytes:
     return pd.DataFrame(columns=[c.zh for c in columns]).to_csv(index=False).encode("utf-8-sig")
-
-
-def show_report(report, key: str) -> None:
-    if report.ok:
-        st.success(report.summary())
-        if report.ignored_columns:
-            st.caption("已忽略无法识别的列：" + "、".join(report.ignored_columns))
-        return
-    st.error(report.summary())
-    problems = pd.DataFrame(problems_as_rows(report.problems))
-    st.dataframe(problems, hide_index=True, key=f"{key}_problems")
-    widgets.table_download(problems, "导入问题清单", key=f"{key}_problems_dl")
 
 
 with tabs[0]:
@@ -65,7 +52,7 @@ with tabs[0]:
         if report.ok and not dry_run:
             st.cache_data.clear()  # boards and totals must show the new numbers
             st.toast("导入完成", icon=":material/check_circle:")
-        show_report(report, "metrics")
+        widgets.import_report(report, "metrics")
 
 if len(tabs) > 1:
     with tabs[1]:
@@ -96,4 +83,4 @@ if len(tabs) > 1:
             if org_report.ok and not org_dry_run:
                 st.cache_data.clear()
                 st.toast("机构已更新", icon=":material/check_circle:")
-            show_report(org_report, "org")
+            widgets.import_report(org_report, "org")

@@ -15,7 +15,6 @@ from core.merchants import (
 )
 from core.permissions import Action, allowed
 from core.rankings import board_scopes
-from core.tabular import problems_as_rows
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_MERCHANTS)
@@ -154,21 +153,11 @@ with edit_tab:
                 widgets.show_error(exc)
 
 with import_tab:
-    st.markdown(
-        "列："
-        + "、".join(f"{c.zh}（`{c.key}`）" for c in IMPORT_COLUMNS)
-        + "。多个网点编码用分号分隔。整个文件全部导入或全部不导入。"
-    )
+    widgets.columns_hint(IMPORT_COLUMNS, "多个网点编码用分号分隔。整个文件全部导入或全部不导入。")
     upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key="merchant_upload")
     if upload is not None and st.button("开始导入", type="primary", key="merchant_import"):
         with widgets.db() as session:
             report = import_merchants(
                 session, actor=actor, data=upload.getvalue(), filename=upload.name
             )
-        if report.ok:
-            st.success(report.summary())
-        else:
-            st.error(report.summary())
-            problems = pd.DataFrame(problems_as_rows(report.problems))
-            st.dataframe(problems, hide_index=True)
-            widgets.table_download(problems, "商户导入问题清单", key="merchant_problems_dl")
+        widgets.import_report(report, "merchant")

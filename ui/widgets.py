@@ -274,3 +274,24 @@ def flash(message: str) -> None:
 def show_flash() -> None:
     if message := st.session_state.pop("_flash", None):
         st.success(message, icon=":material/check_circle:")
+
+
+def columns_hint(columns: Sequence, note: str) -> None:
+    """The expected columns of an upload, Chinese name with the English key."""
+    st.markdown("列：" + "、".join(f"{c.zh}（`{c.key}`）" for c in columns) + "。" + note)
+
+
+def import_report(report, key: str) -> None:
+    """The outcome of an all-or-nothing import: a success line, or every problem as a table
+    the user can download and fix from."""
+    from core.tabular import problems_as_rows
+
+    if report.ok:
+        st.success(report.summary())
+        if getattr(report, "ignored_columns", None):
+            st.caption("已忽略无法识别的列：" + "、".join(report.ignored_columns))
+        return
+    st.error(report.summary())
+    problems = pd.DataFrame(problems_as_rows(report.problems))
+    st.dataframe(problems, hide_index=True, key=f"{key}_problems")
+    table_download(problems, "导入问题清单", key=f"{key}_problems_dl")

@@ -63,7 +63,9 @@ def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) ->
     assert any("已生成 1 张专属海报" in s.value for s in at.success)
 
 
-def test_planner_creates_one_code_with_the_form_and_bad_input_is_refused(app_for, world, sqlite_url) -> None:
+def test_planner_creates_one_code_with_the_form_and_bad_input_is_refused(
+    app_for, world, sqlite_url
+) -> None:
     with Session(get_engine(sqlite_url)) as session:
         staff = make_staff(session, "O111", "张三")
     at = app_for(Role.CITY_PLANNER).run()
