@@ -89,3 +89,46 @@ def _next_in_turn(primary: list[PoolMember], open_: list[PoolMember], cursor: in
         if candidate in open_:
             return candidate
     return open_[0]
+
+
+def build_slots(
+    weekdays: list[int], start: str, end: str, overrides: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Time slots from what a form holds: the same hours on some weekdays, plus one override
+    per line ("2026-12-08 08:00-20:00" for a rights day, "2026-10-01 休息" for a holiday).
+    Returns (slots or None for "always", Chinese problems)."""
+    problems: list[str] = []
+    if not weekdays and not overrides.strip():
+        return None, problems
+    try:
+        if time.fromisoformat(start) >= time.fromisoformat(end):
+            problems.append("接待时段的结束时间须晚于开始时间")
+    except ValueError:
+        problems.append("接待时段须写作 09:00 这样的时间")
+    slots: dict[str, Any] = {
+        "weekly": {str(d): [[start, end]] for d in sorted(set(weekdays))},
+        "overrides": {},
+    }
+    for number, line in enumerate(overrides.strip().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            day = date.fromisoformat(parts[0])
+        except ValueError:
+            problems.append(f"特殊日期第 {number} 行的日期无法识别：{parts[0]}")
+            continue
+        if len(parts) == 2 and parts[1] in ("休息", "关闭", "closed"):
+            slots["overrides"][day.isoformat()] = []
+            continue
+        span = parts[1].split("-") if len(parts) == 2 else []
+        try:
+            if len(span) != 2 or time.fromisoformat(span[0]) >= time.fromisoformat(span[1]):
+                raise ValueError
+        except ValueError:
+            problems.append(
+                f"特殊日期第 {number} 行须写作「2026-12-08 08:00-20:00」或「2026-10-01 休息」"
+            )
+            continue
+        slots["overrides"][day.isoformat()] = [span]
+    return slots, problems

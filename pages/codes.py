@@ -154,8 +154,11 @@ if can_manage:
         choices = code_choices(session, actor=actor, city_id=city_id)
     outlet_names = dict(choices.outlets)
     with panes["新建活码"]:
-        data = code_form(choices)
+        data, slot_problems = code_form(choices)
         if st.button("创建活码", type="primary", key="code_create"):
+            if slot_problems:
+                st.error("接待时段有误：" + "；".join(slot_problems))
+                st.stop()
             try:
                 with widgets.db() as session:
                     created = create_code(session, actor=actor, data=data)

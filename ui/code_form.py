@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.assignment import build_slots
+from core.campaign_design import WEEKDAY_NAMES
 from core.channels import CodeChoices, CodeInput
 from db.models import AssignmentRule, ChannelType
 
 WELCOME = "您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！"
 
 
-def code_form(choices: CodeChoices) -> CodeInput:
+def code_form(choices: CodeChoices) -> tuple[CodeInput, list[str]]:
+    """The code as the form holds it, and what is wrong with its time slots (if anything)."""
     outlet_names = dict(choices.outlets)
     a, b = st.columns(2)
     name = a.text_input("活码名称", key="code_name", placeholder="例如：星沙支局·柜台")
@@ -50,7 +53,25 @@ def code_form(choices: CodeChoices) -> CodeInput:
         key="code_welcome",
         help="可用占位符：{客户昵称}、{网点名称}、{员工姓名}",
     )
+    campaigns, merchants = dict(choices.campaigns), dict(choices.merchants)
+    f, g = st.columns(2)
+    campaign = f.selectbox(
+        "所属活动（可选）",
+        [None, *campaigns],
+        format_func=lambda c: "—" if c is None else campaigns[c],
+        key="code_campaign",
+    )
+    merchant = g.selectbox(
+        "所在商户（商户门店码）",
+        [None, *merchants],
+        format_func=lambda m: "—" if m is None else merchants[m],
+        key="code_merchant",
+    )
+    slots, problems = _slots()
     return CodeInput(
+        campaign_id=campaign,
+        merchant_id=merchant,
+        slots=slots,
         name=name,
         channel_type=channel,
         outlet_id=outlet_id,
@@ -62,4 +83,24 @@ def code_form(choices: CodeChoices) -> CodeInput:
         active_until=until,
         tags=tuple(t.strip() for t in tags.replace(",", "、").split("、") if t.strip()),
         welcome_message=welcome,
-    )
+    ), problems
+
+
+def _slots() -> tuple[dict | None, list[str]]:
+    with st.expander("接待时段（可选：时段外由备用员工接待）"):
+        days = st.multiselect(
+            "每周接待日",
+            list(range(7)),
+            format_func=lambda d: WEEKDAY_NAMES[d],
+            key="code_days",
+            placeholder="不设则全天接待",
+        )
+        a, b = st.columns(2)
+        start = a.text_input("开始", value="09:00", key="code_from")
+        end = b.text_input("结束", value="17:30", key="code_to")
+        overrides = st.text_area(
+            "特殊日期（每行一天）",
+            key="code_overrides",
+            placeholder="2026-12-08 08:00-20:00\n2026-10-01 休息",
+        )
+    return build_slots(days, start, end, overrides)

@@ -127,3 +127,20 @@ def test_properties(
             m.fallback or not m.active or (cap is not None and m.assigned_today >= cap)
             for m in pool
         )
+
+
+def test_slots_from_a_form() -> None:
+    from core.assignment import build_slots
+
+    assert build_slots([], "09:00", "17:30", "") == (None, [])
+    slots, problems = build_slots(
+        [0, 1, 2, 3, 4], "09:00", "17:30", "2026-12-08 08:00-20:00\n2026-10-01 休息"
+    )
+    assert problems == []
+    assert slots["weekly"]["4"] == [["09:00", "17:30"]] and "5" not in slots["weekly"]
+    assert slots["overrides"] == {"2026-12-08": [["08:00", "20:00"]], "2026-10-01": []}
+    assert on_duty(slots, datetime(2026, 12, 8, 19, 0)) and not on_duty(
+        slots, datetime(2026, 10, 1, 10, 0)
+    )
+    _, bad = build_slots([0], "18:00", "09:00", "明天 全天")
+    assert len(bad) == 2 and "晚于" in bad[0] and "第 1 行" in bad[1]
