@@ -1,6 +1,7 @@
 """Journeys through the foundation: login that survives a reload, refusals, imports."""
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -67,4 +68,8 @@ def test_bad_metrics_file_is_rejected_with_the_line_named(server: str, page, tmp
     expect(page.get_by_text("文件未导入")).to_be_visible()
     expect(page.get_by_text("发现 1 处问题（涉及 1 行）")).to_be_visible()
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
-    expect(page.get_by_role("button", name="下载 CSV")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载 CSV").click()
+    problems = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert problems[0].startswith("行号") and problems[1].startswith("3,")  # line 3 named
+    assert "网点编码不存在" in problems[1]
