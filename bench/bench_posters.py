@@ -3,7 +3,7 @@
 (a) 2,000 QR PNGs (600 px, error correction H) through `core.qr.qr_png` against the bare
 `qrcode` library making the same codes (`QRCode(...).make_image().save()`), one process each.
 (b) 2,000 posters that differ in outlet name, staff name and QR URL through
-`core.poster_render.render_many(workers=2)` against the same layout drawn with plain Pillow and
+`core.poster_batch.render_many(workers=2)` against the same layout drawn with plain Pillow and
 qrcode calls (fixed font sizes, no fitting, no caching, Pillow's own PNG writer) in the same
 two-process pool. `--scale small` makes 300 of each.
 """
@@ -21,15 +21,8 @@ from qrcode.constants import ERROR_CORRECT_H
 
 from bench.common import Result, timed
 from core.fonts import SC_FACE, font_path
-from core.poster_render import (
-    Gradient,
-    PosterJob,
-    PosterTemplate,
-    _pool_context,
-    get_template,
-    render_many,
-    sample_content,
-)
+from core.poster_batch import pool_context, render_many
+from core.poster_templates import Gradient, PosterJob, PosterTemplate, get_template, sample_content
 from core.qr import qr_png
 
 TEMPLATE = "rights_day"
@@ -154,7 +147,7 @@ def _bare_chunk(jobs: list[tuple[str, str, tuple[str, ...], str, str, str]]) -> 
 
 def _bare_batch(jobs: list[tuple[str, str, tuple[str, ...], str, str, str]]) -> list[bytes]:
     chunks = [jobs[i : i + 16] for i in range(0, len(jobs), 16)]
-    with ProcessPoolExecutor(max_workers=2, mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=2, mp_context=pool_context()) as pool:
         return [png for chunk in pool.map(_bare_chunk, chunks) for png in chunk]
 
 

@@ -20,14 +20,8 @@ from core.code_export import safe_name
 from core.compliance import ComplianceHit, check
 from core.errors import FieldProblem, ValidationFailed
 from core.permissions import Action, Actor, ensure_allowed
-from core.poster_render import (
-    LIMITS,
-    MAX_BENEFITS,
-    PosterContent,
-    PosterJob,
-    get_template,
-    render_many,
-)
+from core.poster_batch import render_many
+from core.poster_templates import LIMITS, MAX_BENEFITS, PosterContent, PosterJob, get_template
 from db.engine import write_transaction
 from db.models import ChannelType, OrgUnit
 

@@ -9,18 +9,15 @@ from core.campaigns import board_campaigns
 from core.channels import code_cities
 from core.errors import DomainError
 from core.permissions import Action
-from core.poster_render import (
+from core.poster_render import load_upload_image, render_poster, to_pdf, to_png
+from core.poster_templates import (
     MAX_BENEFITS,
     QR_POSITION_LABELS,
     QR_POSITIONS,
     Gradient,
     PosterContent,
     load_templates,
-    load_upload_image,
-    render_poster,
     sample_content,
-    to_pdf,
-    to_png,
 )
 from core.posters import batch_posters, campaign_content, poster_hits
 from ui import plan_view, widgets

@@ -21,28 +21,28 @@ from PIL import Image
 
 from core.errors import ValidationFailed
 from core.fonts import BLACK, BOLD, REGULAR, font
+from core.poster_batch import poster_png, render_many
 from core.poster_render import (
+    _draw_text,
+    has_glyph,
+    load_upload_image,
+    render_poster,
+    to_pdf,
+    to_png,
+    validate_content,
+)
+from core.poster_templates import (
     QR_POSITIONS,
     Box,
     Gradient,
     PosterContent,
     PosterJob,
     TextBox,
-    _draw_text,
-    block_height,
-    fit_text,
     get_template,
-    has_glyph,
     load_templates,
-    load_upload_image,
-    poster_png,
-    render_many,
-    render_poster,
     sample_content,
-    to_pdf,
-    to_png,
-    validate_content,
 )
+from core.text_fit import block_height, fit_text
 
 URL = "https://yh.example.cn/c/k7mq2x9wpr"
 NO_START = "，。、；：！？）》」』】…"

@@ -13,7 +13,7 @@ from core.campaigns import save_draft
 from core.channels import list_codes
 from core.compliance import seed_default_terms
 from core.errors import PermissionDenied, ValidationFailed
-from core.poster_render import PosterContent
+from core.poster_templates import PosterContent
 from core.posters import batch_posters, campaign_content, outlet_posters, poster_hits
 from db.models import Role
 from tests.factories import complete_design, make_staff, make_tree, make_users
