@@ -15,19 +15,25 @@ def _group(number: Decimal, places: int) -> str:
     return f"{number.quantize(quantum, rounding=ROUND_HALF_UP):,.{places}f}"
 
 
+def _round_number(number: Decimal) -> str:
+    text = _group(number, 2)
+    return text.removesuffix(".00")
+
+
 def yuan(fen: int) -> Decimal:
     """Integer fen as an exact Decimal amount of yuan."""
     return Decimal(fen) / 100
 
 
 def format_yuan(fen: int, *, compact: bool = True) -> str:
-    """¥1,234.50 below 10 万; 12.35万元 / 1.23亿元 above when `compact`."""
+    """¥1,234.50 below 10 万; 12.35万元 / 1.23亿元 above when `compact`, and a round
+    3,000万元 without ".00" (it has to fit a narrow metric card)."""
     amount = yuan(fen)
     magnitude = abs(amount)
     if compact and magnitude >= _YI:
-        return f"{_group(amount / _YI, 2)}亿元"
+        return f"{_round_number(amount / _YI)}亿元"
     if compact and magnitude >= _WAN * 10:
-        return f"{_group(amount / _WAN, 2)}万元"
+        return f"{_round_number(amount / _WAN)}万元"
     sign = "-" if amount < 0 else ""
     return f"{sign}¥{_group(magnitude, 2)}"
 

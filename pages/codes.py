@@ -38,8 +38,10 @@ with widgets.db() as session:
 
 dead = [c for c in codes if c.problem]
 if dead:
+    named = "、".join(f"「{c.name}」" for c in dead[:3]) + (" 等" if len(dead) > 3 else "")
     st.warning(
-        f"有 {len(dead)} 个活码已无法接待客户（见下表「状态」列），请更换员工、延长有效期或停用。",
+        f"有 {len(dead)} 个活码已无法接待客户：{named}（已排在下表最前），"
+        "请更换员工、延长有效期或停用。",
         icon=":material/warning:",
     )
 if codes:
@@ -47,16 +49,16 @@ if codes:
         [
             {
                 "活码": c.name,
+                "状态": f"⚠ {c.problem}" if c.problem else "正常",
                 "网点": c.outlet_name,
                 "渠道": c.channel_type.label,
                 "分配规则": c.rule.label,
                 "接待员工": "、".join(c.staff_names),
                 "扫码": c.scans,
                 "加好友": c.adds,
-                "状态": f"⚠ {c.problem}" if c.problem else "正常",
                 "链接": c.url,
             }
-            for c in codes
+            for c in sorted(codes, key=lambda c: not c.problem)
         ]
     )
     st.dataframe(

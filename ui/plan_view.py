@@ -144,12 +144,9 @@ def coupons_table(design: CampaignDesign, names: dict[int, str]) -> None:
 
 def summary(detail: CampaignDetail) -> None:
     design, names = detail.design, detail.names
-    a, b, c, d = st.columns(4)
-    a.metric(
-        "活动期",
-        f"{design.start_date:%m-%d} 至 {design.end_date:%m-%d}",
-        help=f"{design.start_date} 至 {design.end_date}",
-    )
+    days = (design.end_date - design.start_date).days + 1
+    st.markdown(f"**活动期**：{design.start_date} 至 {design.end_date}（{days} 天）")
+    b, c, d = st.columns(3)
     b.metric("目标·新增好友", f"{design.kpi_new_friends:,}")
     c.metric("目标·转化客户", f"{design.kpi_conversions:,}")
     d.metric("目标·新增存款", format_yuan(design.kpi_deposits_fen))

@@ -8,6 +8,9 @@ def test_money_in_yuan_wan_and_yi_exactly() -> None:
     assert format_yuan(12_345_678) == "12.35万元"
     assert format_yuan(-12_345_678) == "-12.35万元"
     assert format_yuan(43_712_345_600) == "4.37亿元"
+    assert format_yuan(3_000_000_000) == "3,000万元"
+    assert format_yuan(12_300_000) == "12.30万元"
+    assert format_yuan(100_000_000_00) == "1亿元"
     assert format_yuan(12_345_678, compact=False) == "¥123,456.78"
 
 
