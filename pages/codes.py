@@ -38,9 +38,10 @@ with widgets.db() as session:
 
 dead = [c for c in codes if c.problem]
 if dead:
-    named = "、".join(f"「{c.name}」" for c in dead[:3]) + (" 等" if len(dead) > 3 else "")
+    named = "；".join(f"「{c.name}」{c.problem}" for c in dead[:3])
+    named += " 等" if len(dead) > 3 else ""
     st.warning(
-        f"有 {len(dead)} 个活码已无法接待客户：{named}（已排在下表最前），"
+        f"有 {len(dead)} 个活码已无法接待客户：{named}。它们排在下表最前，"
         "请更换员工、延长有效期或停用。",
         icon=":material/warning:",
     )
@@ -65,7 +66,10 @@ if codes:
         frame,
         hide_index=True,
         key="codes_table",
-        column_config={"链接": st.column_config.LinkColumn()},
+        column_config={
+            "状态": st.column_config.TextColumn(width="medium"),
+            "链接": st.column_config.LinkColumn(),
+        },
     )
 else:
     widgets.empty_state(

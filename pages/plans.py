@@ -86,8 +86,18 @@ frame = pd.DataFrame(
         for r in rows
     ]
 )
+if frame["市"].nunique() == 1:
+    frame = frame.drop(columns="市")  # a city planner's own plans: the city says nothing
 event = st.dataframe(
-    frame, hide_index=True, key="plans_table", on_select="rerun", selection_mode="single-row"
+    frame,
+    hide_index=True,
+    key="plans_table",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "审核环节": st.column_config.TextColumn(width="medium"),
+        "下一步": st.column_config.TextColumn(width="medium"),
+    },
 )
 widgets.table_download(frame, "活动方案", key="plans_dl")
 
