@@ -41,7 +41,7 @@ if dead:
     named = "；".join(f"「{c.name}」{c.problem}" for c in dead[:3])
     named += " 等" if len(dead) > 3 else ""
     st.warning(
-        f"有 {len(dead)} 个活码已无法接待客户：{named}。它们排在下表最前，"
+        f"有 {len(dead)} 个活码已无法接待客户：{named}。已排在下表最前，"
         "请更换员工、延长有效期或停用。",
         icon=":material/warning:",
     )
