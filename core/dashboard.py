@@ -37,6 +37,10 @@ class Kpi:
     def change(self) -> str:
         return format_change(self.value, self.previous)
 
+    @property
+    def unchanged(self) -> bool:
+        return self.value == self.previous
+
 
 @dataclass(frozen=True)
 class AttentionItem:

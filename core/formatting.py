@@ -52,8 +52,10 @@ def format_metric(value: int, *, is_money: bool, compact: bool = True) -> str:
 
 def format_change(current: int, previous: int) -> str:
     """'+12.3%' against the previous value; '新增' when there was nothing before."""
+    if current == previous:
+        return "持平"
     if previous == 0:
-        return "持平" if current == 0 else "新增"
+        return "新增"
     change = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
     text = _group(change, 1)
     return f"+{text}%" if change > 0 else f"{text}%"

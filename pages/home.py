@@ -41,7 +41,14 @@ if overview.latest_date is None:
 for start in range(0, len(overview.kpis), 3):  # row by row, so phones stack them in order
     for column, kpi in zip(st.columns(3), overview.kpis[start : start + 3], strict=False):
         suffix = "（期末）" if kpi.is_stock else ""
-        column.metric(f"{kpi.label}{suffix}", kpi.text, kpi.change, border=True)
+        column.metric(
+            f"{kpi.label}{suffix}",
+            kpi.text,
+            kpi.change,
+            border=True,
+            delta_arrow="off" if kpi.unchanged else "auto",
+            delta_color="off" if kpi.unchanged else "normal",
+        )
 
 st.subheader("每日趋势")
 if not overview.trend:

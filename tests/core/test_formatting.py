@@ -21,6 +21,7 @@ def test_counts_and_changes() -> None:
     assert format_change(90, 100) == "-10.0%"
     assert format_change(5, -10) == "+150.0%"
     assert format_change(0, 0) == "持平" and format_change(3, 0) == "新增"
+    assert format_change(8, 8) == "持平"
 
 
 def test_phone_mask() -> None:
