@@ -588,9 +588,9 @@ class DiffRow:
 
 
 def compare_versions(
-    session: Session, *, actor: Actor, campaign_id: int, left: int, right: int | None
+    session: Session, *, actor: Actor, campaign_id: int, left: int | None, right: int | None
 ) -> list[DiffRow]:
-    """Side-by-side fields of two versions (`right=None`: the current, unsubmitted design)."""
+    """Side-by-side fields of two versions (None: the current, unsubmitted design)."""
     campaign = load_campaign(session, campaign_id)
     ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
 

@@ -73,8 +73,8 @@ def _versions(detail: CampaignDetail, actor: Actor, key: str) -> None:
                 session,
                 actor=actor,
                 campaign_id=detail.row.id,
-                left=a if a is not None else b,
-                right=b if a is not None else None,
+                left=a,
+                right=b,
             )
     except DomainError as exc:
         widgets.show_error(exc)

@@ -118,6 +118,27 @@ def test_return_needs_a_comment_and_resubmission_is_a_new_version_at_the_same_st
     assert len(session.exec(select(PlanVersion).where(PlanVersion.campaign_id == cid)).all()) == 2
 
 
+def test_the_unsubmitted_design_compares_on_either_side(session: Session, world) -> None:
+    cid = draft(session, world)
+    planner = world[Role.CITY_PLANNER]
+    submit_plan(session, actor=planner, campaign_id=cid)
+    decide(session, world[Role.PROVINCE_REVIEWER], cid, Decision.RETURN, "请修改名称")
+    reworked = complete_design(session, name="修订后的名称")
+    save_draft(session, actor=planner, design=reworked, campaign_id=cid)
+
+    def name_row(left: int | None, right: int | None) -> tuple[str, str]:
+        rows = approvals.compare_versions(
+            session, actor=planner, campaign_id=cid, left=left, right=right
+        )
+        row = next(r for r in rows if r.field == "活动名称")
+        return row.left, row.right
+
+    submitted = name_row(1, 1)[0]
+    assert submitted != "修订后的名称"
+    assert name_row(None, 1) == ("修订后的名称", submitted)
+    assert name_row(1, None) == (submitted, "修订后的名称")
+
+
 def test_reject_is_final(session: Session, world) -> None:
     cid = draft(session, world)
     submit_plan(session, actor=world[Role.CITY_PLANNER], campaign_id=cid)
