@@ -8,7 +8,6 @@ from core.budget import budget_for
 from core.campaigns import (
     EDITABLE_STATES,
     add_attachment,
-    attachment_content,
     campaign_detail,
     copy_campaign,
     delete_draft,
@@ -124,16 +123,7 @@ if detail is not None:
     with st.expander(f"附件（{len(detail.attachments)}）", icon=":material/attach_file:"):
         for item in detail.attachments:
             left, right = st.columns([4, 1])
-            with widgets.db() as session:
-                name, mime, data = attachment_content(session, actor=actor, attachment_id=item.id)
-            left.download_button(
-                f"{item.filename}（{item.size // 1024} KB）",
-                data,
-                file_name=name,
-                mime=mime,
-                key=f"att_dl_{item.id}",
-                on_click="ignore",
-            )
+            plan_view.attachment_button(left, item, actor, f"att_dl_{item.id}")
             if right.button("删除", key=f"att_rm_{item.id}"):
                 with widgets.db() as session:
                     remove_attachment(session, actor=actor, attachment_id=item.id)

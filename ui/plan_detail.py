@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.approvals import compare_versions
-from core.campaigns import CampaignDetail, attachment_content
+from core.campaigns import CampaignDetail
 from core.errors import DomainError
 from core.permissions import Actor
 from ui import plan_view, widgets
@@ -42,17 +42,7 @@ def show(detail: CampaignDetail, actor: Actor, *, key: str) -> None:
         if not detail.attachments:
             widgets.empty_state("没有附件。")
         for item in detail.attachments:
-            with widgets.db() as session:
-                name, mime, data = attachment_content(session, actor=actor, attachment_id=item.id)
-            st.download_button(
-                f"{item.filename}（{item.size // 1024} KB）",
-                data,
-                file_name=name,
-                mime=mime,
-                key=f"{key}_att_{item.id}",
-                on_click="ignore",
-                icon=":material/download:",
-            )
+            plan_view.attachment_button(st, item, actor, f"{key}_att_{item.id}")
 
 
 def _versions(detail: CampaignDetail, actor: Actor, key: str) -> None:

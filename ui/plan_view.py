@@ -11,11 +11,13 @@ import streamlit as st
 from core.approvals import ACTION_LABELS, DiffRow, PlanAction
 from core.budget import Budget
 from core.campaign_design import WEEKDAY_NAMES, CampaignDesign, month_grids
-from core.campaigns import CampaignDetail
+from core.campaigns import AttachmentRead, CampaignDetail, attachment_content
 from core.clock import format_timestamp
 from core.compliance import ComplianceHit
 from core.formatting import format_yuan
+from core.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
+from ui import widgets
 
 EVENT_LABELS = {"create": "创建", "save": "保存", **{a.value: a.label for a in PlanAction}}
 
@@ -217,4 +219,23 @@ def diff_table(rows: list[DiffRow], left: str, right: str) -> None:
             axis=1,
         ),
         hide_index=True,
+    )
+
+
+def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -> None:
+    """A download button for one attachment; its bytes (up to 10 MB) are read only on click,
+    not on every rerun of the page."""
+
+    def content() -> bytes:
+        with widgets.db() as session:
+            return attachment_content(session, actor=actor, attachment_id=item.id)[2]
+
+    container.download_button(
+        f"{item.filename}（{item.size // 1024} KB）",
+        content,
+        file_name=item.filename,
+        mime=item.content_type,
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
     )

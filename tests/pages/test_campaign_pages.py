@@ -2,11 +2,13 @@
 
 from sqlmodel import Session, select
 
+from core import campaigns
 from core.approvals import Decision, decide_plan, submit_plan
-from core.campaigns import save_draft
+from core.campaigns import add_attachment, save_draft
 from db.engine import get_engine
 from db.models import Campaign, Merchant, Notification, PlanState, ReviewStage, Role
 from tests.factories import complete_design, make_stages
+from ui import plan_detail, plan_view
 
 
 def _plan(url: str, users, *, submit: bool = True) -> int:
@@ -108,3 +110,30 @@ def test_admin_edits_review_stages(app_for, world, sqlite_url) -> None:
     assert not at.error
     with Session(get_engine(sqlite_url)) as session:
         assert [s.name for s in session.exec(select(ReviewStage))] == ["专业部门审核"]
+
+
+def test_plan_attachments_are_listed_without_loading_their_bytes(
+    app_for, world, sqlite_url, monkeypatch
+) -> None:
+    cid = _plan(sqlite_url, world[1], submit=False)
+    planner = world[1][Role.CITY_PLANNER]
+    with Session(get_engine(sqlite_url)) as session:
+        pdf = b"%PDF-1.4\n" + b"0" * 4096
+        add_attachment(session, actor=planner, campaign_id=cid, filename="说明.pdf", data=pdf)
+        submit_plan(session, actor=planner, campaign_id=cid)
+    loads: list[int] = []
+    real = campaigns.attachment_content
+    for module in (campaigns, plan_view, plan_detail):  # wherever a page might call it from
+        monkeypatch.setattr(
+            module,
+            "attachment_content",
+            lambda *a, **k: loads.append(1) or real(*a, **k),
+            raising=False,
+        )
+    at = app_for(Role.PROVINCE_REVIEWER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/plans.py").run()
+    assert not at.exception
+    assert any("附件（1）" in t.label for t in at.tabs)
+    assert loads == []  # read when the button is clicked, not on every rerun
