@@ -16,9 +16,10 @@ from core.audit import AuditAction
 from core.campaign_design import CampaignDesign
 from core.errors import FieldProblem, ValidationFailed
 from core.formatting import format_yuan, round_half_up
+from core.org import cities
 from core.permissions import Action, Actor, ensure_allowed
 from db.engine import write_transaction
-from db.models import Campaign, CityBudget, OrgUnit, PlanState
+from db.models import Campaign, CityBudget, PlanState
 
 # Plans whose money is spoken for: approved and later.
 COMMITTED_STATES = (PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING, PlanState.ENDED)
@@ -131,30 +132,49 @@ def budget_for(
     return compute(design, cap_fen=cap.cap_fen if cap else None, committed_fen=committed)
 
 
-def set_city_budget(
-    session: Session, *, actor: Actor, city_id: int, year: int, cap_fen: int
-) -> None:
+def set_city_budgets(session: Session, *, actor: Actor, year: int, caps: dict[int, int]) -> int:
+    """Set the yearly caps (fen) of some cities at once, all or none; returns how many changed.
+    Unchanged caps write nothing and leave no audit record."""
     ensure_allowed(actor, Action.MANAGE_SETTINGS)
-    if cap_fen < 0 or not 2000 <= year <= 2100:
-        raise ValidationFailed([FieldProblem("cap", "预算须为非负金额，年份须有效")])
-    with write_transaction(session):
-        city = session.get(OrgUnit, city_id)
-        row = session.get(CityBudget, (city_id, year))
-        before = {"cap_fen": row.cap_fen} if row else None
-        if row is None:
-            row = CityBudget(city_id=city_id, year=year, cap_fen=cap_fen)
-        row.cap_fen = cap_fen
-        session.add(row)
-        audit.record(
-            session,
-            actor=actor,
-            action=AuditAction.SETTINGS_CHANGE,
-            target_type="city_budget",
-            target_id=f"{city_id}/{year}",
-            summary=f"设置{city.name if city else city_id} {year} 年营销预算为 {format_yuan(cap_fen)}",
-            before=before,
-            after={"cap_fen": cap_fen},
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed([FieldProblem("year", "年份须在 2000 至 2100 之间")])
+    names = {c.id: c.name for c in cities(session)}
+    problems = [
+        FieldProblem(
+            "cap", f"{names[c]}：预算须为非负金额" if c in names else f"没有编号为 {c} 的市州"
         )
+        for c, cap in caps.items()
+        if cap < 0 or c not in names
+    ]
+    if problems:
+        raise ValidationFailed(problems, summary="预算未保存")
+    changed = 0
+    with write_transaction(session):
+        for city_id, cap_fen in caps.items():
+            row = session.get(CityBudget, (city_id, year))
+            before = row.cap_fen if row else 0
+            if before == cap_fen:
+                continue
+            session.add(_budget_row(row, city_id, year, cap_fen))
+            audit.record(
+                session,
+                actor=actor,
+                action=AuditAction.SETTINGS_CHANGE,
+                target_type="city_budget",
+                target_id=f"{city_id}/{year}",
+                summary=f"设置{names[city_id]} {year} 年营销预算为 {format_yuan(cap_fen)}",
+                before={"cap_fen": row.cap_fen} if row else None,
+                after={"cap_fen": cap_fen},
+            )
+            changed += 1
+    return changed
+
+
+def _budget_row(row: CityBudget | None, city_id: int, year: int, cap_fen: int) -> CityBudget:
+    if row is None:
+        return CityBudget(city_id=city_id, year=year, cap_fen=cap_fen)
+    row.cap_fen = cap_fen
+    return row
 
 
 def city_budgets(session: Session, *, actor: Actor, year: int) -> dict[int, int]:

@@ -149,20 +149,8 @@ def save_draft(
         raise ValidationFailed(problems, summary="草稿未保存")
     with write_transaction(session):
         if campaign_id is None:
-            campaign = Campaign(
-                city_id=design.city_id,
-                name=design.name.strip(),
-                kind=design.kind,
-                start_date=design.start_date,
-                end_date=design.end_date,
-                state=PlanState.DRAFT,
-                design=design.model_dump(mode="json"),
-                created_by=actor.user_id,
-            )
-            session.add(campaign)
-            session.flush()
+            campaign = _insert_draft(session, actor, design)
             before = None
-            record_event(session, campaign, actor, "create", None, PlanState.DRAFT)
         else:
             campaign = load_campaign(session, campaign_id)
             ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
@@ -193,6 +181,26 @@ def save_draft(
     return _row(session, campaign)
 
 
+def _insert_draft(
+    session: Session, actor: Actor, design: CampaignDesign, copied_from_id: int | None = None
+) -> Campaign:
+    campaign = Campaign(
+        city_id=design.city_id,
+        name=design.name.strip(),
+        kind=design.kind,
+        start_date=design.start_date,
+        end_date=design.end_date,
+        state=PlanState.DRAFT,
+        design=design.model_dump(mode="json"),
+        created_by=actor.user_id,
+        copied_from_id=copied_from_id,
+    )
+    session.add(campaign)
+    session.flush()
+    record_event(session, campaign, actor, "create", None, PlanState.DRAFT)
+    return campaign
+
+
 def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> CampaignRow:
     """A new draft that starts from an earlier campaign (any state) of a city the actor manages."""
     source = load_campaign(session, source_id)
@@ -206,10 +214,11 @@ def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> Campaign
             "end_date": fresh.end_date,
         }
     )
-    row = save_draft(session, actor=actor, design=copied)
+    problems = draft_problems(copied)
+    if problems:
+        raise ValidationFailed(problems, summary="未能复制")
     with write_transaction(session):
-        campaign = load_campaign(session, row.id)
-        campaign.copied_from_id = source.id
+        campaign = _insert_draft(session, actor, copied, copied_from_id=source.id)
         audit.record(
             session,
             actor=actor,
@@ -217,6 +226,7 @@ def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> Campaign
             target_type="campaign",
             target_id=campaign.id,
             summary=f"以「{source.name}」为模板新建活动",
+            after=campaign.design,
         )
     return _row(session, campaign)
 

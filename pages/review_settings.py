@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.approvals import reviewers, set_stages, stages
-from core.budget import city_budgets, set_city_budget
+from core.budget import city_budgets, set_city_budgets
 from core.clock import shanghai_today
 from core.compliance import SEVERITY_LABELS, list_terms, save_term
 from core.errors import DomainError
@@ -77,19 +77,13 @@ with budget_tab:
         "预算指邮政出资上限；方案的预计邮政出资与同年已批方案合计超过预算时，设计和审核页面会提示。"
     )
     if st.button("保存预算", type="primary", key="budget_save"):
+        wanted = {
+            city.id: fen(value)
+            for city, value in zip(city_list, edited["年度预算(元)"].tolist(), strict=True)
+        }
         try:
-            changed = 0
-            for city, value in zip(city_list, edited["年度预算(元)"].tolist(), strict=True):
-                if fen(value) != caps.get(city.id, 0):
-                    with widgets.db() as session:
-                        set_city_budget(
-                            session,
-                            actor=actor,
-                            city_id=city.id,
-                            year=int(year),
-                            cap_fen=fen(value),
-                        )
-                    changed += 1
+            with widgets.db() as session:
+                changed = set_city_budgets(session, actor=actor, year=int(year), caps=wanted)
             st.toast(f"已更新 {changed} 个市州的预算", icon=":material/check_circle:")
         except DomainError as exc:
             widgets.show_error(exc)

@@ -18,11 +18,12 @@ from core.approvals import (
     review_queue,
     submit_plan,
 )
+from core.budget import city_budgets, set_city_budgets
 from core.campaigns import add_attachment, campaign_detail, copy_campaign, delete_draft, save_draft
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.notifications import my_notifications
 from db.engine import get_engine
-from db.models import AuditLog, Campaign, PlanState, PlanVersion, Role
+from db.models import AuditLog, Campaign, OrgUnit, PlanState, PlanVersion, Role
 from tests.factories import complete_design, make_stages, make_tree, make_user, make_users
 
 S = PlanState
@@ -272,6 +273,7 @@ def test_drafts_save_half_done_copy_and_delete(session: Session, world) -> None:
         )
     copy = copy_campaign(session, actor=planner, source_id=row.id)
     assert copy.name.endswith("（副本）") and copy.state is S.DRAFT
+    assert session.get(Campaign, copy.id).copied_from_id == row.id
     delete_draft(session, actor=planner, campaign_id=row.id)
     assert session.get(Campaign, row.id) is None
 
@@ -365,3 +367,17 @@ def test_dates_move_approved_plans_along_and_twice_changes_nothing(session: Sess
     ]
     with pytest.raises(PermissionDenied):
         approvals.advance_due_campaigns(session, actor=world[Role.CITY_PLANNER])
+
+
+def test_city_budgets_save_together_or_not_at_all(session: Session, world) -> None:
+    c1, c2 = (session.exec(select(OrgUnit).where(OrgUnit.code == c)).one().id for c in ("C1", "C2"))
+    admin = world[Role.ADMIN]
+    assert set_city_budgets(session, actor=admin, year=2026, caps={c1: 500_000, c2: 0}) == 1
+    with pytest.raises(ValidationFailed, match="非负"):
+        set_city_budgets(session, actor=admin, year=2026, caps={c1: 100, c2: -1})
+    with pytest.raises(PermissionDenied):
+        set_city_budgets(session, actor=world[Role.CITY_PLANNER], year=2026, caps={c1: 1})
+    assert city_budgets(session, actor=admin, year=2026) == {c1: 500_000}  # c1 kept, not 100
+    assert set_city_budgets(session, actor=admin, year=2026, caps={c1: 500_000, c2: 7}) == 1
+    logged = session.exec(select(AuditLog).where(AuditLog.target_type == "city_budget")).all()
+    assert sorted(row.target_id for row in logged) == [f"{c1}/2026", f"{c2}/2026"]
