@@ -30,7 +30,7 @@ from core.campaigns import (
     record_event,
 )
 from core.clock import shanghai_today, to_shanghai, utcnow
-from core.compliance import check
+from core.compliance import active_terms, check, check_texts
 from core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
 from core.permissions import Action, Actor, ensure_allowed
 from db.engine import write_transaction
@@ -143,19 +143,22 @@ class StageRead:
 
 
 def stages(session: Session) -> list[StageRead]:
-    rows = session.exec(select(ReviewStage).order_by(ReviewStage.position)).all()
-    result = []
-    for stage in rows:
-        members = session.exec(
-            select(User.id, User.display_name)
-            .join(ReviewStageMember, ReviewStageMember.user_id == User.id)
-            .where(ReviewStageMember.stage_id == stage.id)
-            .order_by(User.id)
-        ).all()
-        result.append(
-            StageRead(stage.position, stage.name, [m[0] for m in members], [m[1] for m in members])
+    members: dict[int, list[tuple[int, str]]] = {}
+    for stage_id, user_id, name in session.exec(
+        select(ReviewStageMember.stage_id, User.id, User.display_name)
+        .join(User, ReviewStageMember.user_id == User.id)
+        .order_by(User.id)
+    ):
+        members.setdefault(stage_id, []).append((user_id, name))
+    return [
+        StageRead(
+            stage.position,
+            stage.name,
+            [user_id for user_id, _ in members.get(stage.id, [])],
+            [name for _, name in members.get(stage.id, [])],
         )
-    return result
+        for stage in session.exec(select(ReviewStage).order_by(ReviewStage.position))
+    ]
 
 
 def reviewers(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
@@ -543,6 +546,7 @@ def review_queue(
     if filters.kinds:
         query = query.where(Campaign.kind.in_(filters.kinds))
     stage_by_position = {s.position: s for s in stages(session)}
+    terms = active_terms(session)
     rows = []
     for c in session.exec(query):
         stage = stage_by_position.get(c.current_stage or 1)
@@ -567,7 +571,7 @@ def review_queue(
                 days > SLA_WORKING_DAYS,
                 mine,
                 c.lock_version,
-                len(check(session, design.texts())),
+                len(check_texts(terms, design.texts())),
             )
         )
     return rows

@@ -121,7 +121,7 @@ def _reads(session: Session, merchants: list[Merchant], *, unmasked: bool) -> li
     ]
 
 
-def _problems(session: Session, data: MerchantInput) -> list[FieldProblem]:
+def _field_problems(data: MerchantInput) -> list[FieldProblem]:
     problems = []
     if not data.name.strip() or len(data.name) > 100:
         problems.append(FieldProblem("name", "商户名称须为 1–100 个字"))
@@ -131,6 +131,12 @@ def _problems(session: Session, data: MerchantInput) -> list[FieldProblem]:
         problems.append(FieldProblem("contact_phone", "联系电话格式不正确"))
     if len(data.address) > 200:
         problems.append(FieldProblem("address", "地址最多 200 字"))
+    return problems
+
+
+def _problems(session: Session, data: MerchantInput) -> list[FieldProblem]:
+    """The field checks, and that the bound outlets are outlets of the merchant's city."""
+    problems = _field_problems(data)
     if data.outlet_ids:
         found = session.execute(
             sa.select(sa.func.count())
@@ -279,7 +285,7 @@ def import_merchants(
         except CellError as exc:
             report.problems.append(RowProblem(row.line, "", "", str(exc)))
             continue
-        problems = _problems(session, item)
+        problems = _field_problems(item)  # outlets were checked against `units` above
         report.problems.extend(RowProblem(row.line, p.field, "", p.message) for p in problems)
         if not problems:
             inputs.append(item)
