@@ -83,7 +83,12 @@ def list_merchants(
             )
         )
     merchants = session.exec(query).all()
-    return _reads(session, merchants, unmasked=actor.role is Role.ADMIN)
+    return _reads(session, merchants, unmasked=not phones_masked(actor))
+
+
+def phones_masked(actor: Actor) -> bool:
+    """Contact numbers are shown masked (138****5678) to everyone but admins."""
+    return actor.role is not Role.ADMIN
 
 
 def _reads(session: Session, merchants: list[Merchant], *, unmasked: bool) -> list[MerchantRead]:
@@ -164,7 +169,7 @@ def save_merchant(
         raise ValidationFailed(problems, summary="商户未保存")
     with write_transaction(session):
         merchant = _write(session, data, merchant_id, actor)
-    return _reads(session, [merchant], unmasked=actor.role is Role.ADMIN)[0]
+    return _reads(session, [merchant], unmasked=not phones_masked(actor))[0]
 
 
 def _write(

@@ -22,8 +22,7 @@ from ui import plan_detail, plan_view, widgets
 
 actor = widgets.require(Action.REVIEW_PLANS)
 st.title("方案审核")
-if done := st.session_state.pop("review_done", None):
-    st.success(done, icon=":material/check_circle:")
+widgets.show_flash()
 
 with widgets.db() as session:
     city_list = cities(session)
@@ -157,7 +156,7 @@ def confirm(decision: Decision) -> None:
         except DomainError as exc:
             widgets.show_error(exc)
             return
-        st.session_state["review_done"] = f"已{decision.label}「{row.name}」"
+        widgets.flash(f"已{decision.label}「{row.name}」")
         st.rerun()
 
 

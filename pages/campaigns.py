@@ -21,6 +21,7 @@ from core.campaigns import (
 from core.compliance import check
 from core.errors import DomainError
 from core.permissions import Action
+from db.models import PlanState
 from ui import campaign_editor, plan_view, widgets
 
 actor = widgets.require(Action.MANAGE_CAMPAIGNS)
@@ -100,7 +101,7 @@ except DomainError as exc:
     widgets.show_error(exc)
     st.stop()
 
-if detail is not None and detail.row.state.value == "returned":
+if detail is not None and detail.row.state is PlanState.RETURNED:
     st.warning(
         f"该方案已被退回。{plan_view.latest_comment(detail)}  修改后可重新提交。",
         icon=":material/undo:",

@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from core.campaigns import editor_choices
 from core.errors import DomainError
 from core.merchants import (
     CATEGORIES,
@@ -11,10 +10,12 @@ from core.merchants import (
     MerchantInput,
     import_merchants,
     list_merchants,
+    phones_masked,
     save_merchant,
 )
+from core.org import units_in_scope
 from core.permissions import Action, allowed
-from core.rankings import board_scopes
+from db.models import OrgLevel
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_MERCHANTS)
@@ -22,14 +23,18 @@ st.title("联盟商户")
 can_edit = allowed(actor, Action.MANAGE_MERCHANTS)
 
 with widgets.db() as session:
-    city_choices = board_scopes(session, actor=actor).cities if actor.city_id is None else []
+    city_choices = (
+        units_in_scope(session, actor=actor, action=Action.VIEW_MERCHANTS, level=OrgLevel.CITY)
+        if actor.city_id is None
+        else []
+    )
 left, right = st.columns([1, 2])
 city_id = actor.city_id
 if city_choices:
     city_id = left.selectbox(
         "市州",
-        [None, *[c for c, _ in city_choices]],
-        format_func=lambda c: "全部市州" if c is None else dict(city_choices)[c],
+        [None, *[c.id for c in city_choices]],
+        format_func=lambda c: "全部市州" if c is None else {u.id: u.name for u in city_choices}[c],
         key="merchant_city",
     )
 text = right.text_input("搜索", key="merchant_text", placeholder="商户名称、地址或类别")
@@ -56,8 +61,7 @@ if merchants:
         ]
     )
     st.caption(
-        f"共 {len(frame)} 个商户"
-        + ("（联系电话已隐去中间四位）" if actor.role.value != "admin" else "")
+        f"共 {len(frame)} 个商户" + ("（联系电话已隐去中间四位）" if phones_masked(actor) else "")
     )
     st.dataframe(frame, hide_index=True, key="merchant_table")
     widgets.table_download(frame, "联盟商户", key="merchant_dl")
@@ -71,8 +75,10 @@ if city_id is None:
     st.stop()
 
 with widgets.db() as session:
-    choices = editor_choices(session, actor=actor, city_id=city_id)
-outlet_names = dict(choices.outlets)
+    outlets = units_in_scope(
+        session, actor=actor, action=Action.MANAGE_MERCHANTS, level=OrgLevel.OUTLET, city_id=city_id
+    )
+outlet_names = {o.id: o.name for o in outlets}
 add_tab, edit_tab, import_tab = st.tabs(["新增商户", "编辑商户", "批量导入"])
 
 

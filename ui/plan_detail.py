@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.approvals import compare_versions
-from core.campaigns import CampaignDetail
+from core.campaigns import EDITABLE_STATES, CampaignDetail
 from core.errors import DomainError
 from core.permissions import Actor
 from ui import plan_view, widgets
@@ -46,7 +46,7 @@ def show(detail: CampaignDetail, actor: Actor, *, key: str) -> None:
 
 
 def _versions(detail: CampaignDetail, actor: Actor, key: str) -> None:
-    choices = detail.versions + ([None] if detail.row.state.value in ("draft", "returned") else [])
+    choices = detail.versions + ([None] if detail.row.state in EDITABLE_STATES else [])
     if len(choices) < 2:
         widgets.empty_state("只有一个版本，暂无可对比的内容。退回后重新提交会产生新版本。")
         return

@@ -137,3 +137,14 @@ def test_plan_attachments_are_listed_without_loading_their_bytes(
     assert not at.exception
     assert any("附件（1）" in t.label for t in at.tabs)
     assert loads == []  # read when the button is clicked, not on every rerun
+
+
+def test_admin_picks_a_city_and_binds_only_its_outlets(app_for, world) -> None:
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/merchants.py").run()
+    assert not at.exception
+    cities = at.selectbox(key="merchant_city")
+    assert cities.options == ["全部市州", "C1市", "C2市"]
+    cities.select(world[0].cities["C2"].id).run()
+    outlets = at.multiselect(key="madd_outlets")
+    assert sorted(outlets.options) == ["O211支局", "O212支局"]
