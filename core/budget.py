@@ -45,7 +45,6 @@ class Budget:
     per_wan_deposits_fen: int | None  # post expected cost per 万元 of targeted deposits
     cap_fen: int | None  # the city's cap for the campaign's year
     committed_fen: int  # expected post cost of the city's other approved plans that year
-    coupons: list[CouponCost]
 
     @property
     def remaining_fen(self) -> int | None:
@@ -110,7 +109,6 @@ def compute(
         per_wan_deposits_fen=per_wan,
         cap_fen=cap_fen,
         committed_fen=committed_fen,
-        coupons=costs,
     )
 
 

@@ -86,7 +86,6 @@ class CampaignDetail:
     events: list[EventRead]
     attachments: list[AttachmentRead]
     versions: list[int]
-    created_by: int | None
     names: dict[int, str] = field(default_factory=dict)  # ids in the design → names
 
 
@@ -343,7 +342,6 @@ def campaign_detail(
         ],
         attachments=[AttachmentRead(*a) for a in attachments],
         versions=list(versions),
-        created_by=campaign.created_by,
         names=design_names(session, design),
     )
 

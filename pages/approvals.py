@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.approvals import (
+    AWAITING_REVIEW,
     SLA_WORKING_DAYS,
     Decision,
     QueueFilter,
@@ -45,7 +46,7 @@ kinds = b.multiselect(
 state_choice = c.selectbox("状态", ["待审核", "已提交", "审核中"], key="queue_state")
 only_mine = d.toggle("只看轮到我的", value=True, key="queue_mine")
 state_filter = {
-    "待审核": (PlanState.SUBMITTED, PlanState.IN_REVIEW),
+    "待审核": AWAITING_REVIEW,
     "已提交": (PlanState.SUBMITTED,),
     "审核中": (PlanState.IN_REVIEW,),
 }[state_choice]

@@ -8,6 +8,7 @@ from core.approvals import PlanAction, advance_campaign, due_action, stages, wit
 from core.campaigns import CampaignFilter, campaign_detail, list_campaigns
 from core.clock import format_timestamp, shanghai_today
 from core.errors import DomainError
+from core.org import cities
 from core.permissions import Action, allowed
 from db.models import CAMPAIGN_KIND_LABELS, PLAN_STATE_LABELS, CampaignKind, PlanState
 from ui import plan_detail, plan_view, widgets
@@ -27,7 +28,20 @@ NEXT_STEP = {
     PlanState.ENDED: "已结束",
 }
 
-left, middle, right = st.columns([1, 1, 2])
+province_wide = actor.city_id is None
+if province_wide:
+    with widgets.db() as session:
+        city_names = {c.id: c.name for c in cities(session)}
+    pick_city, left, middle, right = st.columns([1, 1, 1, 2])
+    city_id = pick_city.selectbox(
+        "市州",
+        [None, *city_names],
+        format_func=lambda i: "全部市州" if i is None else city_names[i],
+        key="plans_city",
+    )
+else:
+    left, middle, right = st.columns([1, 1, 2])
+    city_id = None
 states = left.multiselect(
     "状态",
     list(PlanState),
@@ -47,7 +61,9 @@ with widgets.db() as session:
     rows = list_campaigns(
         session,
         actor=actor,
-        filters=CampaignFilter(states=tuple(states), kinds=tuple(kinds), text=text),
+        filters=CampaignFilter(
+            states=tuple(states), kinds=tuple(kinds), city_id=city_id, text=text
+        ),
     )
     stage_list = stages(session)
 stage_names = {s.position: s.name for s in stage_list}

@@ -148,3 +148,14 @@ def test_admin_picks_a_city_and_binds_only_its_outlets(app_for, world) -> None:
     cities.select(world[0].cities["C2"].id).run()
     outlets = at.multiselect(key="madd_outlets")
     assert sorted(outlets.options) == ["O211支局", "O212支局"]
+
+
+def test_province_roles_filter_plans_by_city(app_for, world, sqlite_url) -> None:
+    _plan(sqlite_url, world[1])
+    at = app_for(Role.PROVINCE_REVIEWER).run()
+    at.switch_page("pages/plans.py").run()
+    assert len(at.dataframe[0].value) == 1
+    at.selectbox(key="plans_city").select(world[0].cities["C2"].id).run()
+    assert not at.dataframe and any("没有符合条件的活动方案" in i.value for i in at.info)
+    at.selectbox(key="plans_city").select(world[0].cities["C1"].id).run()
+    assert list(at.dataframe[0].value["活动"]) == ["12月逢8会员权益日"]
