@@ -32,7 +32,7 @@ from core.campaigns import (
 from core.clock import shanghai_today, to_shanghai, utcnow
 from core.compliance import active_terms, check, check_texts
 from core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
-from core.permissions import Action, Actor, ensure_allowed
+from core.permissions import Action, Actor, allowed, ensure_allowed
 from db.engine import write_transaction
 from db.models import (
     Campaign,
@@ -99,6 +99,18 @@ TRANSITIONS: dict[tuple[PlanState, PlanAction], PlanState] = {
     (S.RUNNING, PlanAction.END): S.ENDED,
 }
 AWAITING_REVIEW = (S.SUBMITTED, S.IN_REVIEW)
+DATE_STEPS = (PlanAction.SCHEDULE, PlanAction.START, PlanAction.END)  # done by the scheduler
+
+# Who may take each action (scope and stage are checked again when it is taken).
+ACTION_PERMISSIONS = {
+    PlanAction.SUBMIT: Action.MANAGE_CAMPAIGNS,
+    PlanAction.WITHDRAW: Action.MANAGE_CAMPAIGNS,
+    PlanAction.APPROVE: Action.REVIEW_PLANS,
+    PlanAction.APPROVE_FINAL: Action.REVIEW_PLANS,
+    PlanAction.RETURN: Action.REVIEW_PLANS,
+    PlanAction.REJECT: Action.REVIEW_PLANS,
+    **dict.fromkeys(DATE_STEPS, Action.ADVANCE_CAMPAIGNS),
+}
 
 
 def next_state(state: PlanState, action: PlanAction) -> PlanState:
@@ -106,6 +118,15 @@ def next_state(state: PlanState, action: PlanAction) -> PlanState:
     if target is None:
         raise Conflict(f"方案当前为「{state.label}」，不能{action.label}")
     return target
+
+
+def available_actions(actor: Actor, state: PlanState) -> list[PlanAction]:
+    """The actions the state machine allows from `state` that the actor's role may take."""
+    return [
+        action
+        for (source, action) in TRANSITIONS
+        if source is state and allowed(actor, ACTION_PERMISSIONS[action])
+    ]
 
 
 def _change_state(

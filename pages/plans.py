@@ -4,7 +4,16 @@ planner withdraws or reworks, an admin moves approved campaigns along their date
 import pandas as pd
 import streamlit as st
 
-from core.approvals import PlanAction, advance_campaign, due_action, stages, withdraw_plan
+from core.approvals import (
+    AWAITING_REVIEW,
+    DATE_STEPS,
+    PlanAction,
+    advance_campaign,
+    available_actions,
+    due_action,
+    stages,
+    withdraw_plan,
+)
 from core.campaigns import CampaignFilter, campaign_detail, list_campaigns
 from core.clock import format_timestamp, shanghai_today
 from core.errors import DomainError
@@ -79,7 +88,7 @@ if not rows:
 
 
 def stage_text(r) -> str:
-    if r.state in (PlanState.SUBMITTED, PlanState.IN_REVIEW) and r.current_stage:
+    if r.state in AWAITING_REVIEW and r.current_stage:
         return (
             f"第 {r.current_stage}/{len(stage_list)} 环节 · {stage_names.get(r.current_stage, '')}"
         )
@@ -139,15 +148,14 @@ comment = plan_view.latest_comment(detail)
 if comment:
     (st.warning if current.state in (PlanState.RETURNED, PlanState.REJECTED) else st.info)(comment)
 
+actions = available_actions(actor, current.state)
+step = next((a for a in actions if a in DATE_STEPS), None)
 try:
     buttons = st.columns(4)
-    if allowed(actor, Action.MANAGE_CAMPAIGNS) and current.state in (
-        PlanState.DRAFT,
-        PlanState.RETURNED,
-    ):
+    if PlanAction.SUBMIT in actions:  # a plan that may be submitted may be reworked first
         if buttons[0].button("去修改", key="plans_edit", icon=":material/edit:"):
             st.switch_page("pages/campaigns.py", query_params={"plan": str(current.id)})
-    if allowed(actor, Action.MANAGE_CAMPAIGNS) and current.state is PlanState.SUBMITTED:
+    if PlanAction.WITHDRAW in actions:
         if buttons[1].button(
             "撤回", key="plans_withdraw", icon=":material/undo:", help="审核员处理前可撤回修改"
         ):
@@ -157,16 +165,7 @@ try:
                 )
             st.toast("已撤回为草稿")
             st.rerun()
-    if allowed(actor, Action.ADVANCE_CAMPAIGNS) and current.state in (
-        PlanState.APPROVED,
-        PlanState.SCHEDULED,
-        PlanState.RUNNING,
-    ):
-        step = {
-            PlanState.APPROVED: PlanAction.SCHEDULE,
-            PlanState.SCHEDULED: PlanAction.START,
-            PlanState.RUNNING: PlanAction.END,
-        }[current.state]
+    if step is not None:
         due = due_action(current.state, current.start_date, current.end_date, shanghai_today())
         if buttons[2].button(
             f"手动{step.label}",

@@ -14,6 +14,7 @@ from core.approvals import (
     Decision,
     PlanAction,
     QueueFilter,
+    available_actions,
     decide_plan,
     review_queue,
     submit_plan,
@@ -138,6 +139,22 @@ def test_the_unsubmitted_design_compares_on_either_side(session: Session, world)
     assert submitted != "修订后的名称"
     assert name_row(None, 1) == ("修订后的名称", submitted)
     assert name_row(1, None) == (submitted, "修订后的名称")
+
+
+def test_available_actions_follow_the_table_and_the_role(world) -> None:
+    planner, reviewer = world[Role.CITY_PLANNER], world[Role.PROVINCE_REVIEWER]
+    assert available_actions(planner, S.DRAFT) == [PlanAction.SUBMIT]
+    assert available_actions(planner, S.SUBMITTED) == [PlanAction.WITHDRAW]
+    assert set(available_actions(reviewer, S.IN_REVIEW)) == {
+        PlanAction.APPROVE,
+        PlanAction.APPROVE_FINAL,
+        PlanAction.RETURN,
+        PlanAction.REJECT,
+    }
+    assert available_actions(reviewer, S.APPROVED) == []
+    assert available_actions(world[Role.ADMIN], S.SCHEDULED) == [PlanAction.START]
+    assert available_actions(world[Role.OUTLET_MANAGER], S.DRAFT) == []
+    assert all(available_actions(world[Role.ADMIN], s) == [] for s in (S.REJECTED, S.ENDED))
 
 
 def test_reject_is_final(session: Session, world) -> None:

@@ -159,3 +159,30 @@ def test_province_roles_filter_plans_by_city(app_for, world, sqlite_url) -> None
     assert not at.dataframe and any("没有符合条件的活动方案" in i.value for i in at.info)
     at.selectbox(key="plans_city").select(world[0].cities["C1"].id).run()
     assert list(at.dataframe[0].value["活动"]) == ["12月逢8会员权益日"]
+
+
+def test_plan_buttons_follow_state_and_role(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1])
+    planner = app_for(Role.CITY_PLANNER)
+    planner.query_params["plan"] = str(cid)
+    planner.run()
+    planner.switch_page("pages/plans.py").run()
+    keys = {b.key for b in planner.button}
+    assert "plans_withdraw" in keys and not keys & {"plans_edit", "plans_advance"}
+    planner.button(key="plans_withdraw").click().run()
+    assert not planner.exception
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid).state is PlanState.DRAFT
+    assert "plans_edit" in {b.key for b in planner.button}
+
+    with Session(get_engine(sqlite_url)) as session:
+        session.get(Campaign, cid).state = PlanState.APPROVED
+        session.commit()
+    admin = app_for(Role.ADMIN)
+    admin.query_params["plan"] = str(cid)
+    admin.run()
+    admin.switch_page("pages/plans.py").run()
+    assert admin.button(key="plans_advance").label == "手动排期"
+    admin.button(key="plans_advance").click().run()
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid).state is PlanState.SCHEDULED
