@@ -284,6 +284,24 @@ def list_campaigns(
     return [_row(session, c) for c in session.exec(query)]
 
 
+@dataclass(frozen=True)
+class DesignPreview:
+    budget: Budget
+    hits: list[ComplianceHit]
+
+
+def design_preview(
+    session: Session, *, actor: Actor, design: CampaignDesign, campaign_id: int | None = None
+) -> DesignPreview:
+    """The live budget (against the city's cap, less its other approved plans) and the
+    compliance hints of a design being edited, before it is saved."""
+    ensure_allowed(actor, Action.MANAGE_CAMPAIGNS, session.get(OrgUnit, design.city_id))
+    return DesignPreview(
+        budget_for(session, design, exclude_campaign_id=campaign_id),
+        check(session, design.texts()),
+    )
+
+
 def campaign_detail(
     session: Session, *, actor: Actor, campaign_id: int, version: int | None = None
 ) -> CampaignDetail:

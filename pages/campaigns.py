@@ -4,13 +4,13 @@ see its budget and compliance hints live, save drafts and submit for review."""
 import streamlit as st
 
 from core.approvals import submit_plan
-from core.budget import budget_for
 from core.campaigns import (
     EDITABLE_STATES,
     add_attachment,
     campaign_detail,
     copy_campaign,
     delete_draft,
+    design_preview,
     editor_choices,
     list_campaigns,
     managed_cities,
@@ -18,7 +18,6 @@ from core.campaigns import (
     save_draft,
     starting_design,
 )
-from core.compliance import check
 from core.errors import DomainError
 from core.permissions import Action
 from db.models import PlanState
@@ -111,12 +110,13 @@ form_key = f"design_{chosen}_{detail.row.lock_version if detail else design.city
 edited = campaign_editor.edit(design, choices, key=form_key)
 
 with widgets.db() as session:
-    budget = budget_for(session, edited, exclude_campaign_id=detail.row.id if detail else None)
-    hits = check(session, edited.texts())
+    preview = design_preview(
+        session, actor=actor, design=edited, campaign_id=detail.row.id if detail else None
+    )
 side_budget, side_calendar = st.tabs(["预算测算", "权益日日历"])
 with side_budget:
-    plan_view.budget_panel(budget, edited)
-    plan_view.compliance_panel(hits)
+    plan_view.budget_panel(preview.budget, edited)
+    plan_view.compliance_panel(preview.hits)
 with side_calendar:
     plan_view.calendar(edited)
 

@@ -19,8 +19,16 @@ from core.approvals import (
     review_queue,
     submit_plan,
 )
-from core.budget import city_budgets, set_city_budgets
-from core.campaigns import add_attachment, campaign_detail, copy_campaign, delete_draft, save_draft
+from core.budget import budget_for, city_budgets, set_city_budgets
+from core.campaigns import (
+    add_attachment,
+    campaign_detail,
+    copy_campaign,
+    delete_draft,
+    design_preview,
+    save_draft,
+)
+from core.compliance import seed_default_terms
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.notifications import my_notifications
 from db.engine import get_engine
@@ -398,3 +406,20 @@ def test_city_budgets_save_together_or_not_at_all(session: Session, world) -> No
     assert set_city_budgets(session, actor=admin, year=2026, caps={c1: 500_000, c2: 7}) == 1
     logged = session.exec(select(AuditLog).where(AuditLog.target_type == "city_budget")).all()
     assert sorted(row.target_id for row in logged) == [f"{c1}/2026", f"{c2}/2026"]
+
+
+def test_design_preview_is_the_live_budget_and_hints_of_the_planners_own_city(
+    session: Session, world
+) -> None:
+    seed_default_terms(session)
+    design = complete_design(session, name="稳赚不赔的权益日")
+    preview = design_preview(session, actor=world[Role.CITY_PLANNER], design=design)
+    assert preview.budget == budget_for(session, design)
+    assert any(hit.term == "稳赚" for hit in preview.hits)
+    c2 = session.exec(select(OrgUnit).where(OrgUnit.code == "C2")).one()
+    with pytest.raises(PermissionDenied):
+        design_preview(
+            session,
+            actor=world[Role.CITY_PLANNER],
+            design=design.model_copy(update={"city_id": c2.id}),
+        )
