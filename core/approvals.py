@@ -22,12 +22,14 @@ from core import audit, notifications
 from core.audit import AuditAction
 from core.campaign_design import CampaignDesign, submit_problems
 from core.campaigns import (
+    city_members,
     city_planners,
     ensure_campaign_allowed,
     ensure_not_own,
     flat_design,
     load_campaign,
     record_event,
+    version_design,
 )
 from core.clock import shanghai_today, to_shanghai, utcnow
 from core.compliance import active_terms, check, check_texts
@@ -37,8 +39,6 @@ from db.engine import write_transaction
 from db.models import (
     Campaign,
     CampaignKind,
-    Merchant,
-    OrgLevel,
     OrgUnit,
     PlanEvent,
     PlanState,
@@ -337,14 +337,11 @@ def _resume_stage(session: Session, campaign: Campaign) -> int:
 
 
 def _city_ids(session: Session, city_id: int) -> dict[str, set[int]]:
-    units = session.exec(select(OrgUnit.id, OrgUnit.level).where(OrgUnit.city_id == city_id)).all()
-    merchants = session.exec(
-        select(Merchant.id).where(Merchant.city_id == city_id, Merchant.active)
-    ).all()
+    counties, outlets, merchants = city_members(session, city_id)
     return {
-        "outlets": {u for u, level in units if level == OrgLevel.OUTLET},
-        "counties": {u for u, level in units if level == OrgLevel.COUNTY},
-        "merchants": set(merchants),
+        "outlets": {u for u, _ in outlets},
+        "counties": {u for u, _ in counties},
+        "merchants": {m for m, _ in merchants},
     }
 
 
@@ -618,20 +615,7 @@ def compare_versions(
     """Side-by-side fields of two versions (None: the current, unsubmitted design)."""
     campaign = load_campaign(session, campaign_id)
     ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
-
-    def flat(version: int | None) -> dict[str, str]:
-        if version is None:
-            return flat_design(session, CampaignDesign.model_validate(campaign.design))
-        stored = session.exec(
-            select(PlanVersion).where(
-                PlanVersion.campaign_id == campaign_id, PlanVersion.version == version
-            )
-        ).first()
-        if stored is None:
-            raise NotFound(f"方案没有第 {version} 版")
-        return flat_design(session, CampaignDesign.model_validate(stored.design))
-
-    a, b = flat(left), flat(right)
+    a, b = (flat_design(session, version_design(session, campaign, v)) for v in (left, right))
     keys = list(a) + [k for k in b if k not in a]
     return [DiffRow(k, a.get(k, "—"), b.get(k, "—")) for k in keys]
 

@@ -284,6 +284,20 @@ def list_campaigns(
     return [_row(session, c) for c in session.exec(query)]
 
 
+def version_design(session: Session, campaign: Campaign, version: int | None) -> CampaignDesign:
+    """A submitted version of the plan's design, or the current one (`version=None`)."""
+    if version is None:
+        return CampaignDesign.model_validate(campaign.design)
+    stored = session.exec(
+        select(PlanVersion).where(
+            PlanVersion.campaign_id == campaign.id, PlanVersion.version == version
+        )
+    ).first()
+    if stored is None:
+        raise NotFound(f"方案没有第 {version} 版")
+    return CampaignDesign.model_validate(stored.design)
+
+
 @dataclass(frozen=True)
 class DesignPreview:
     budget: Budget
@@ -308,17 +322,7 @@ def campaign_detail(
     """Everything a planner or reviewer sees about a plan; `version` shows a submitted one."""
     campaign = load_campaign(session, campaign_id)
     ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
-    if version is None:
-        design = CampaignDesign.model_validate(campaign.design)
-    else:
-        stored = session.exec(
-            select(PlanVersion).where(
-                PlanVersion.campaign_id == campaign.id, PlanVersion.version == version
-            )
-        ).first()
-        if stored is None:
-            raise NotFound(f"方案没有第 {version} 版")
-        design = CampaignDesign.model_validate(stored.design)
+    design = version_design(session, campaign, version)
     events = session.exec(
         select(PlanEvent)
         .where(PlanEvent.campaign_id == campaign.id)
@@ -536,6 +540,16 @@ def editor_choices(session: Session, *, actor: Actor, city_id: int) -> EditorCho
     if city is None or city.level != OrgLevel.CITY:
         raise NotFound("城市不存在")
     ensure_allowed(actor, Action.MANAGE_CAMPAIGNS, city)
+    counties, outlets, merchants = city_members(session, city_id)
+    return EditorChoices(city.id, city.name, counties, outlets, merchants)
+
+
+Named = list[tuple[int, str]]
+
+
+def city_members(session: Session, city_id: int) -> tuple[Named, Named, Named]:
+    """A city's counties, outlets (by code) and active merchants (by name): what a design
+    may target and bind. No permission check: callers check theirs."""
     units = session.exec(
         select(OrgUnit.id, OrgUnit.name, OrgUnit.level)
         .where(OrgUnit.city_id == city_id)
@@ -546,12 +560,10 @@ def editor_choices(session: Session, *, actor: Actor, city_id: int) -> EditorCho
         .where(Merchant.city_id == city_id, Merchant.active)
         .order_by(Merchant.name)
     ).all()
-    return EditorChoices(
-        city_id=city.id,
-        city_name=city.name,
-        counties=[(u, n) for u, n, level in units if level == OrgLevel.COUNTY],
-        outlets=[(u, n) for u, n, level in units if level == OrgLevel.OUTLET],
-        merchants=[(m, n) for m, n in merchants],
+    return (
+        [(u, n) for u, n, level in units if level == OrgLevel.COUNTY],
+        [(u, n) for u, n, level in units if level == OrgLevel.OUTLET],
+        [(m, n) for m, n in merchants],
     )
 
 
