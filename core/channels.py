@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from core import audit, notifications
 from core.assignment import PoolMember, pick_staff
 from core.audit import AuditAction
-from core.clock import SHANGHAI, utcnow
+from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.settings import get_settings
@@ -91,6 +91,7 @@ class CodeRead:
     max_adds: int | None
     active_until: date | None
     problem: str | None  # why the code can no longer work, if it cannot
+    personal_staff: str | None  # the one staff member a personal code (专属活码) adds customers to
 
 
 def _problems(session: Session, data: CodeInput) -> list[FieldProblem]:
@@ -278,7 +279,7 @@ def batch_codes(
                     tags=(channel_type.label, outlet.name),
                 )
                 created.append(_insert(session, actor, data, outlet))
-    return BatchResult([_read(session, c) for c in created], [_read(session, c) for c in reused])
+    return BatchResult(_reads(session, created), _reads(session, reused))
 
 
 def list_codes(
@@ -304,23 +305,31 @@ def list_codes(
         query = query.where(ChannelCode.outlet_id == outlet_id)
     if campaign_id:
         query = query.where(ChannelCode.campaign_id == campaign_id)
-    return [_read(session, c) for c in session.exec(query)]
+    return _reads(session, list(session.exec(query)))
 
 
-def _pool(session: Session, code: ChannelCode) -> list[tuple[ChannelCodeStaff, Staff]]:
-    return list(
-        session.exec(
+Pool = list[tuple[ChannelCodeStaff, Staff]]
+
+
+def _pool(session: Session, code: ChannelCode) -> Pool:
+    return _pools(session, [code.id]).get(code.id, [])
+
+
+def _pools(session: Session, code_ids: list[int]) -> dict[int, Pool]:
+    """The staff pools of many codes in one query, primaries first, in order."""
+    pools: dict[int, Pool] = {}
+    for start in range(0, len(code_ids), 1000):  # bounded IN lists
+        for member, staff in session.exec(
             select(ChannelCodeStaff, Staff)
             .join(Staff, Staff.id == ChannelCodeStaff.staff_id)
-            .where(ChannelCodeStaff.code_id == code.id)
+            .where(ChannelCodeStaff.code_id.in_(code_ids[start : start + 1000]))
             .order_by(ChannelCodeStaff.fallback, ChannelCodeStaff.position)
-        )
-    )
+        ):
+            pools.setdefault(member.code_id, []).append((member, staff))
+    return pools
 
 
-def code_problem(
-    code: ChannelCode, pool: list[tuple[ChannelCodeStaff, Staff]], today: date
-) -> str | None:
+def code_problem(code: ChannelCode, pool: Pool, today: date) -> str | None:
     """Why a code cannot bring anyone in any more (None: it works)."""
     if not code.enabled:
         return "已停用"
@@ -334,9 +343,24 @@ def code_problem(
 
 
 def _read(session: Session, code: ChannelCode) -> CodeRead:
-    pool = _pool(session, code)
-    outlet = session.get(OrgUnit, code.outlet_id)
-    today = utcnow().astimezone(SHANGHAI).date()
+    return _reads(session, [code])[0]
+
+
+def _reads(session: Session, codes: list[ChannelCode]) -> list[CodeRead]:
+    pools = _pools(session, [c.id for c in codes])
+    outlet_ids = {c.outlet_id for c in codes}
+    outlets = dict(
+        session.exec(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(outlet_ids))).all()
+    )
+    today = shanghai_today()
+    return [
+        _code_read(code, pools.get(code.id, []), outlets.get(code.outlet_id, ""), today)
+        for code in codes
+    ]
+
+
+def _code_read(code: ChannelCode, pool: Pool, outlet_name: str, today: date) -> CodeRead:
+    primaries = [s for m, s in pool if not m.fallback]
     return CodeRead(
         code.id,
         code.slug,
@@ -344,7 +368,7 @@ def _read(session: Session, code: ChannelCode) -> CodeRead:
         code.name,
         code.channel_type,
         code.outlet_id,
-        outlet.name if outlet else "",
+        outlet_name,
         code.campaign_id,
         code.rule,
         tuple(
@@ -358,6 +382,7 @@ def _read(session: Session, code: ChannelCode) -> CodeRead:
         code.max_adds,
         code.active_until,
         code_problem(code, pool, today),
+        primaries[0].name if len(primaries) == 1 else None,
     )
 
 
@@ -565,7 +590,7 @@ def hand_over(session: Session, *, actor: Actor, from_staff_id: int, to_staff_id
                     )
                 )
             session.delete(link)
-        leaver.active, leaver.left_on = False, utcnow().astimezone(SHANGHAI).date()
+        leaver.active, leaver.left_on = False, shanghai_today()
         session.add(leaver)
         session.add(
             StaffHandover(
@@ -591,8 +616,10 @@ def flag_dead_codes(session: Session, *, today: date) -> int:
     """Tell each code's owner, once per reason, that it can no longer bring anyone in."""
     sent = 0
     with write_transaction(session):
-        for code in session.exec(select(ChannelCode).where(ChannelCode.enabled)).all():
-            problem = code_problem(code, _pool(session, code), today)
+        codes = session.exec(select(ChannelCode).where(ChannelCode.enabled)).all()
+        pools = _pools(session, [code.id for code in codes])
+        for code in codes:
+            problem = code_problem(code, pools.get(code.id, []), today)
             if problem and code.created_by:
                 sent += notifications.notify(
                     session,

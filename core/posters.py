@@ -66,11 +66,12 @@ def poster_hits(session: Session, content: PosterContent) -> list[ComplianceHit]
 
 
 def _jobs(
-    codes: list[CodeRead], base: PosterContent, template_id: str, staff_names: bool
+    codes: list[CodeRead], base: PosterContent, template_id: str
 ) -> list[tuple[str, PosterJob]]:
+    """One poster per code; a personal code's poster names its staff member."""
     jobs = []
     for code in codes:
-        staff = code.name.split("·", 1)[1] if staff_names and "·" in code.name else ""
+        staff = code.personal_staff
         content = replace(
             base,
             outlet_name=code.outlet_name[:30],
@@ -130,9 +131,7 @@ def batch_posters(
             [FieldProblem("city", "所选范围内没有在职员工的网点，无法生成专属海报")]
         )
     city = session.get(OrgUnit, city_id)
-    data = _zip(
-        f"{city.name}_海报", _jobs(codes, content, template_id, per == "staff"), progress, workers
-    )
+    data = _zip(f"{city.name}_海报", _jobs(codes, content, template_id), progress, workers)
     with write_transaction(session):
         audit.record(
             session,
@@ -159,20 +158,23 @@ def outlet_posters(
     codes = list_codes(session, actor=actor, outlet_id=actor.outlet_id)
     if not codes:
         raise ValidationFailed([FieldProblem("codes", "本网点还没有渠道活码，请联系市分生成")])
+    texts: dict[int | None, PosterContent] = {None: OUTLET_DEFAULT_TEXT}
     jobs = []
     for code in codes:
-        base = (
-            campaign_content(session, actor=_reader(actor), campaign_id=code.campaign_id)
-            if code.campaign_id
-            else PosterContent(
-                title="会员权益日",
-                subtitle="扫码添加客户经理，领取专属权益",
-                benefits=("会员专享权益，详询网点",),
+        if code.campaign_id not in texts:
+            texts[code.campaign_id] = campaign_content(
+                session, actor=_reader(actor), campaign_id=code.campaign_id
             )
-        )
-        jobs += _jobs([code], base, template_id, "·" in code.name)
+        jobs += _jobs([code], texts[code.campaign_id], template_id)
     outlet = session.get(OrgUnit, actor.outlet_id)
     return _zip(f"{outlet.name}_海报", jobs, progress, workers=1), len(jobs)
+
+
+OUTLET_DEFAULT_TEXT = PosterContent(
+    title="会员权益日",
+    subtitle="扫码添加客户经理，领取专属权益",
+    benefits=("会员专享权益，详询网点",),
+)
 
 
 def _reader(actor: Actor) -> Actor:

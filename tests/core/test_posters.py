@@ -10,11 +10,11 @@ from PIL import Image
 from sqlmodel import Session
 
 from core.campaigns import save_draft
-from core.channels import list_codes
+from core.channels import batch_codes, list_codes
 from core.compliance import seed_default_terms
 from core.errors import PermissionDenied, ValidationFailed
 from core.poster_templates import PosterContent
-from core.posters import batch_posters, campaign_content, outlet_posters, poster_hits
+from core.posters import _jobs, batch_posters, campaign_content, outlet_posters, poster_hits
 from db.models import Role
 from tests.factories import complete_design, make_staff, make_tree, make_users
 
@@ -107,3 +107,25 @@ def test_an_outlet_manager_fetches_their_own_posters(session: Session, world) ->
     )
     data, count = outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
     assert count == 1 and len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == 1  # only O111's
+
+
+def test_only_personal_codes_put_a_staff_name_on_the_poster(session: Session, world) -> None:
+    tree, users = world
+    designer, city = users[Role.DESIGNER], tree.cities["C1"].id
+    base = PosterContent(title="逢8会员权益日", subtitle="", benefits=("满100减20",))
+    outlet_codes = batch_codes(session, actor=designer, city_id=city, per="outlet").codes
+    staff_codes = batch_codes(session, actor=designer, city_id=city, per="staff").codes
+
+    def staff_lines(codes) -> dict[str, str]:
+        return {job.name: job.content.staff_name for _, job in _jobs(codes, base, "rights_day")}
+
+    # O111 has two staff: its outlet code is shared, so no name (not "客户经理 网点柜台").
+    assert staff_lines(outlet_codes) == {
+        "O111支局/O111支局·网点柜台.png": "",
+        "O112支局/O112支局·网点柜台.png": "客户经理 王五",  # O112's only member of staff
+    }
+    assert sorted(staff_lines(staff_codes).values()) == [
+        "客户经理 张三",
+        "客户经理 李四",
+        "客户经理 王五",
+    ]
