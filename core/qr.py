@@ -146,10 +146,9 @@ def qr_modules(url: str) -> np.ndarray:
     return np.array(_encode(url).get_matrix(), dtype=bool)
 
 
-def _symbol(url: str, size_px: int) -> Image.Image:
+def _symbol(modules: np.ndarray, size_px: int) -> Image.Image:
     """A 1-bit image exactly `size_px` square. Every module gets the same whole number of
     pixels (crisp when printed); the few pixels left over widen the quiet zone."""
-    modules = qr_modules(url)
     count = len(modules)
     module_px = size_px // count  # >= 1: even 500 characters need fewer than 128 modules
     small = Image.fromarray(~modules)  # mode "1", white where light
@@ -163,7 +162,7 @@ def _symbol(url: str, size_px: int) -> Image.Image:
 def qr_image(url: str, *, size_px: int = 600, logo: Image.Image | None = None) -> Image.Image:
     """An RGB image exactly `size_px` square, with `logo` on a white pad in the centre."""
     check_request(url, size_px)
-    image = _symbol(url, size_px).convert("RGB")
+    image = _symbol(qr_modules(url), size_px).convert("RGB")
     if logo is not None:
         image = _with_logo(image, logo)
     return image
@@ -188,8 +187,8 @@ def _with_logo(image: Image.Image, logo: Image.Image) -> Image.Image:
 def qr_in_box(url: str, size_px: int) -> Image.Image:
     """An RGB code exactly `size_px` square for a layout that sets its own size (a poster at
     half scale may want 100 px): any size with at least 2 pixels per module."""
-    check_request(url)
-    count = len(qr_modules(url))
+    modules = qr_modules(url)  # encoded once: it is a good part of a batch poster's time
+    count = len(modules)
     if size_px < 2 * count:
         raise ValidationFailed(
             [
@@ -199,13 +198,16 @@ def qr_in_box(url: str, size_px: int) -> Image.Image:
             ],
             summary="无法生成二维码",
         )
-    return _symbol(url, size_px).convert("RGB")
+    return _symbol(modules, size_px).convert("RGB")
 
 
 def qr_png(url: str, *, size_px: int = 600, logo: Image.Image | None = None) -> bytes:
     """PNG bytes of `qr_image`; without a logo it is a 1-bit PNG (small, and quick to write)."""
     check_request(url, size_px)
-    image = _symbol(url, size_px) if logo is None else qr_image(url, size_px=size_px, logo=logo)
+    if logo is None:
+        image = _symbol(qr_modules(url), size_px)
+    else:
+        image = qr_image(url, size_px=size_px, logo=logo)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
