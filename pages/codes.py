@@ -101,7 +101,7 @@ with panes["下载"]:
         left, right = st.columns(2)
         left.download_button(
             "下载 PNG",
-            code_png(one, size_px=size),
+            lambda: code_png(one, size_px=size),  # drawn on click, not on every rerun
             f"{one.name}.png",
             "image/png",
             key="codes_png",
@@ -109,7 +109,7 @@ with panes["下载"]:
         )
         right.download_button(
             "下载 SVG",
-            code_svg(one),
+            lambda: code_svg(one),
             f"{one.name}.svg",
             "image/svg+xml",
             key="codes_svg",

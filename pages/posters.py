@@ -37,6 +37,13 @@ def preview_png(template_id: str, content: PosterContent) -> bytes:
     return to_png(render_poster(template.scaled(0.5), content))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def checked_upload(data: bytes) -> bytes:
+    """The upload if it is a usable image (decoding a 5 MB photo on every rerun is slow)."""
+    load_upload_image(data)
+    return data
+
+
 def fill_from_campaign() -> None:
     chosen = st.session_state.get("poster_campaign")
     if chosen is None:
@@ -111,8 +118,7 @@ with controls:
             )
             if photo is not None:
                 try:
-                    load_upload_image(photo.getvalue())
-                    background = photo.getvalue()
+                    background = checked_upload(photo.getvalue())
                 except DomainError as exc:
                     widgets.show_error(exc)
         logo_file = st.file_uploader(
@@ -121,8 +127,7 @@ with controls:
         logo = None
         if logo_file is not None:
             try:
-                load_upload_image(logo_file.getvalue())
-                logo = logo_file.getvalue()
+                logo = checked_upload(logo_file.getvalue())
             except DomainError as exc:
                 widgets.show_error(exc)
         position = st.selectbox(
@@ -139,7 +144,7 @@ content = PosterContent(
     date_line=date_line,
     outlet_name=outlet,
     staff_name=staff,
-    qr_url=sample.qr_url or "https://yh.example.cn/c/demo",
+    qr_url=sample.qr_url,
     background=background,
     logo=logo,
     qr_position=position,
@@ -151,11 +156,11 @@ with preview:
             caption="实时预览（二维码为示例，批量生成时换成各自的活码）",
             width=380,
         )
-        full = render_poster(template, content)
+        # Full size is drawn only when a download is clicked, not on every keystroke.
         left, right = st.columns(2)
         left.download_button(
             "下载 PNG",
-            to_png(full),
+            lambda: to_png(render_poster(template, content)),
             f"{title or '海报'}.png",
             "image/png",
             key="poster_png",
@@ -164,7 +169,7 @@ with preview:
         )
         right.download_button(
             "下载 PDF",
-            to_pdf(full),
+            lambda: to_pdf(render_poster(template, content)),
             f"{title or '海报'}.pdf",
             "application/pdf",
             key="poster_pdf",

@@ -54,9 +54,16 @@ def test_designer_makes_a_citys_codes_and_posters_and_downloads_them(
     first = zxingcpp.read_barcodes(Image.open(io.BytesIO(codes_zip.read(pngs[0]))))
     assert (first and f"{server}/c/" in first[0].text) or "/c/" in first[0].text
 
+    with page.expect_download() as one_code:  # drawn on click
+        page.get_by_role("button", name="下载 SVG").click()
+    assert one_code.value.path().read_bytes().startswith(b"<?xml")
+
     page.get_by_role("link", name="海报工坊").click()
     expect(page.get_by_role("heading", name="海报工坊")).to_be_visible()
     expect(page.get_by_role("img").first).to_be_visible()  # the live preview
+    with page.expect_download() as one_poster:  # full size, drawn on click
+        page.get_by_role("button", name="下载 PDF").click()
+    assert one_poster.value.path().read_bytes().startswith(b"%PDF")
     choose(page, "市州", "株洲市")
     page.get_by_role("button", name="生成并打包").click()
     expect(page.get_by_text(re.compile(r"已生成 \d+ 张专属海报"))).to_be_visible(timeout=120_000)
