@@ -91,6 +91,31 @@ def _next_in_turn(primary: list[PoolMember], open_: list[PoolMember], cursor: in
     return open_[0]
 
 
+def slot_problems(slots: dict[str, Any] | None) -> list[str]:
+    """What is wrong with stored time slots, whoever built them: every scan reads them, so a
+    malformed span must be refused when the code is saved, not when a customer scans."""
+    if slots is None:
+        return []
+    weekly, overrides = slots.get("weekly") or {}, slots.get("overrides") or {}
+    if not isinstance(weekly, dict) or not isinstance(overrides, dict):
+        return ["接待时段格式不正确"]
+    problems = []
+    if any(key not in {str(d) for d in range(7)} for key in weekly):
+        problems.append("每周接待日须为周一至周日")
+    for key in overrides:
+        try:
+            date.fromisoformat(key)
+        except (TypeError, ValueError):
+            problems.append(f"特殊日期无法识别：{key}")
+    for spans in [*weekly.values(), *overrides.values()]:
+        try:
+            if any(start >= end for start, end in map(_parse, spans)):
+                problems.append("接待时段的结束时间须晚于开始时间")
+        except (TypeError, ValueError, IndexError):
+            problems.append("接待时段须写作 09:00-17:30 这样的时间")
+    return sorted(set(problems))
+
+
 def build_slots(
     weekdays: list[int], start: str, end: str, overrides: str
 ) -> tuple[dict[str, Any] | None, list[str]]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core import audit, notifications
-from core.assignment import PoolMember, pick_staff
+from core.assignment import PoolMember, pick_staff, slot_problems
 from core.audit import AuditAction
 from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
@@ -94,8 +94,8 @@ class CodeRead:
     personal_staff: str | None  # the one staff member a personal code (专属活码) adds customers to
 
 
-def _problems(session: Session, data: CodeInput) -> list[FieldProblem]:
-    problems = []
+def _problems(session: Session, data: CodeInput, outlet: OrgUnit) -> list[FieldProblem]:
+    problems = [FieldProblem("slots", p) for p in slot_problems(data.slots)]
     if not data.name.strip() or len(data.name) > 80:
         problems.append(FieldProblem("name", "活码名称须为 1–80 个字"))
     if not data.staff_ids:
@@ -105,11 +105,8 @@ def _problems(session: Session, data: CodeInput) -> list[FieldProblem]:
             Staff.id.in_(data.staff_ids + data.fallback_staff_ids)
         )
     ).all()
-    outlet = session.get(OrgUnit, data.outlet_id)
-    city_outlets = (
-        set(session.exec(select(OrgUnit.id).where(OrgUnit.city_id == outlet.city_id)).all())
-        if outlet
-        else set()
+    city_outlets = set(
+        session.exec(select(OrgUnit.id).where(OrgUnit.city_id == outlet.city_id)).all()
     )
     if len(staff) != len(set(data.staff_ids + data.fallback_staff_ids)) or any(
         o not in city_outlets for _, o, _ in staff
@@ -144,7 +141,7 @@ def _outlet(session: Session, outlet_id: int) -> OrgUnit:
 def create_code(session: Session, *, actor: Actor, data: CodeInput) -> CodeRead:
     outlet = _outlet(session, data.outlet_id)
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, outlet)
-    problems = _problems(session, data)
+    problems = _problems(session, data, outlet)
     if problems:
         raise ValidationFailed(problems, summary="活码未创建")
     with write_transaction(session):

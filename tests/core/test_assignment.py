@@ -7,7 +7,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.assignment import PoolMember, on_duty, pick_staff
+from core.assignment import PoolMember, on_duty, pick_staff, slot_problems
 from db.models import AssignmentRule
 
 NOON = datetime(2026, 11, 25, 12, 0)  # a Wednesday
@@ -144,3 +144,18 @@ def test_slots_from_a_form() -> None:
     )
     _, bad = build_slots([0], "18:00", "09:00", "明天 全天")
     assert len(bad) == 2 and "晚于" in bad[0] and "第 1 行" in bad[1]
+    assert slot_problems(slots) == []  # what a form builds is what core accepts
+
+
+def test_stored_slots_are_checked_whoever_built_them() -> None:
+    assert slot_problems(None) == []
+    assert slot_problems({"weekly": {"0": [["18:00", "09:00"]]}}) == [
+        "接待时段的结束时间须晚于开始时间"
+    ]
+    assert slot_problems({"weekly": {"7": []}}) == ["每周接待日须为周一至周日"]
+    assert slot_problems({"overrides": {"明天": []}}) == ["特殊日期无法识别：明天"]
+    assert slot_problems({"weekly": {"1": [["9am"]]}}) == ["接待时段须写作 09:00-17:30 这样的时间"]
+    assert slot_problems({"weekly": ["09:00"]}) == ["接待时段格式不正确"]
+    assert slot_problems({"weekly": {"1": [["09:00"]]}}) == [
+        "接待时段须写作 09:00-17:30 这样的时间"
+    ]

@@ -83,6 +83,10 @@ def test_url_comes_from_the_configured_base(session: Session, world, monkeypatch
         ({"staff_ids": ()}, "staff"),
         ({"rule": AssignmentRule.DAILY_CAP}, "daily_cap"),
         ({"active_from": date(2026, 12, 2), "active_until": date(2026, 12, 1)}, "active"),
+        ({"slots": {"weekly": {"0": [["18:00", "09:00"]]}}}, "slots"),
+        ({"slots": {"weekly": {"7": [["09:00", "18:00"]]}}}, "slots"),
+        ({"slots": {"overrides": {"2026-13-01": []}}}, "slots"),
+        ({"slots": {"overrides": {"2026-12-08": [["8点", "20点"]]}}}, "slots"),
     ],
 )
 def test_bad_codes_are_refused(session: Session, world, changes: dict, field: str) -> None:
