@@ -36,6 +36,7 @@ from db.models import (
 SLUG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud without mistakes
 SLUG_LENGTH = 10  # 31^10 ≈ 8×10^14 possibilities: not guessable by scanning
 WELCOME_PLACEHOLDERS = ("{客户昵称}", "{网点名称}", "{员工姓名}")
+DEFAULT_WELCOME = "您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！"
 
 
 def new_slug() -> str:
@@ -63,7 +64,7 @@ class CodeInput:
     rule: AssignmentRule = AssignmentRule.ROUND_ROBIN
     daily_cap: int | None = None
     tags: tuple[str, ...] = ()
-    welcome_message: str = "您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！"
+    welcome_message: str = DEFAULT_WELCOME
     campaign_id: int | None = None
     merchant_id: int | None = None
     active_from: date | None = None

@@ -29,7 +29,7 @@ with widgets.db() as session:
     cities = code_cities(session, actor=actor)
 names = dict(cities)
 city_id = (
-    actor.city_id
+    cities[0][0]
     if len(cities) == 1
     else st.selectbox("市州", list(names), format_func=names.get, key="codes_city")
 )

@@ -7,10 +7,8 @@ import streamlit as st
 
 from core.assignment import build_slots
 from core.campaign_design import WEEKDAY_NAMES
-from core.channels import CodeChoices, CodeInput
+from core.channels import DEFAULT_WELCOME, WELCOME_PLACEHOLDERS, CodeChoices, CodeInput
 from db.models import AssignmentRule, ChannelType
-
-WELCOME = "您好{客户昵称}，我是{网点名称}的{员工姓名}，很高兴为您服务！"
 
 
 def code_form(choices: CodeChoices) -> tuple[CodeInput, list[str]]:
@@ -49,9 +47,9 @@ def code_form(choices: CodeChoices) -> tuple[CodeInput, list[str]]:
     tags = st.text_input("来源标签（用「、」分隔）", value=f"{channel.label}", key="code_tags")
     welcome = st.text_area(
         "欢迎语",
-        value=WELCOME,
+        value=DEFAULT_WELCOME,
         key="code_welcome",
-        help="可用占位符：{客户昵称}、{网点名称}、{员工姓名}",
+        help="可用占位符：" + "、".join(WELCOME_PLACEHOLDERS),
     )
     campaigns, merchants = dict(choices.campaigns), dict(choices.merchants)
     f, g = st.columns(2)
