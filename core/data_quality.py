@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from core import snapshots
 from core.directory import OutletDirectory, outlet_directory
+from core.metrics import reported_mask
 from core.permissions import Action, Actor, ensure_allowed
 from db.engine import write_transaction
 from db.models import DailyMetric, DataQualityIssue
@@ -33,13 +34,10 @@ def check_day(session: Session, day: date) -> str:
 
 
 def _missing(session: Session, directory: OutletDirectory, day: date) -> list[DataQualityIssue]:
-    reported = set(session.exec(select(DailyMetric.outlet_id).where(DailyMetric.date == day)).all())
-    ever = snapshots.state_at(session, day - timedelta(days=1), directory.size).arrays["reported"]
-    return [
-        DataQualityIssue(date=day, outlet_id=int(o), kind="missing")
-        for o in directory.ids.tolist()
-        if o not in reported and ever[o]  # outlets that never reported are not "missing"
-    ]
+    before = snapshots.state_at(session, day - timedelta(days=1), directory.size, fields=())
+    ever = before.arrays["reported"][directory.ids]  # outlets never on board are not "missing"
+    silent = directory.ids[ever & ~reported_mask(session, directory, day)]
+    return [DataQualityIssue(date=day, outlet_id=int(o), kind="missing") for o in silent.tolist()]
 
 
 def _outliers(session: Session, day: date) -> list[DataQualityIssue]:
@@ -56,26 +54,37 @@ def _outliers(session: Session, day: date) -> list[DataQualityIssue]:
     if not rows:
         return []
     data = np.array([(r[0], (r[1] - day).days, *r[2:]) for r in rows], dtype=np.float64)
+    # Every outlet's mean and standard deviation at once (grouped sums, two passes for
+    # precision): one pass over the rows per metric, however many outlets there are.
+    outlet_ids, slot = np.unique(data[:, 0].astype(np.int64), return_inverse=True)
+    past, today = data[:, 1] < 0, data[:, 1] == 0
+    count = np.bincount(slot[past], minlength=len(outlet_ids))
+    has_today = np.zeros(len(outlet_ids), dtype=bool)
+    has_today[slot[today]] = True
+    enough = has_today & (count >= 14)  # too little history calls nothing unusual
     found = []
     for index, metric in enumerate(columns, start=2):
-        for outlet_id in np.unique(data[data[:, 1] == 0][:, 0]):
-            mine = data[data[:, 0] == outlet_id]
-            history, today_value = mine[mine[:, 1] < 0][:, index], mine[mine[:, 1] == 0][:, index]
-            if len(history) < 14 or len(today_value) == 0:
-                continue  # too little history to call anything unusual
-            mean, sd = float(history.mean()), float(history.std())
-            if sd > 0 and abs(today_value[0] - mean) > OUTLIER_SIGMAS * sd:
-                found.append(
-                    DataQualityIssue(
-                        date=day,
-                        outlet_id=int(outlet_id),
-                        kind="outlier",
-                        metric=metric,
-                        value=int(today_value[0]),
-                        mean=round(mean, 2),
-                        stddev=round(sd, 2),
-                    )
-                )
+        values = data[:, index]
+        mean = np.bincount(slot[past], weights=values[past], minlength=len(outlet_ids))
+        mean = np.divide(mean, count, out=np.zeros_like(mean), where=count > 0)
+        spread = (values[past] - mean[slot[past]]) ** 2
+        sd = np.bincount(slot[past], weights=spread, minlength=len(outlet_ids))
+        sd = np.sqrt(np.divide(sd, count, out=np.zeros_like(sd), where=count > 0))
+        latest = np.zeros(len(outlet_ids))
+        latest[slot[today]] = values[today]
+        flagged = enough & (sd > 0) & (np.abs(latest - mean) > OUTLIER_SIGMAS * sd)
+        found += [
+            DataQualityIssue(
+                date=day,
+                outlet_id=int(outlet_ids[i]),
+                kind="outlier",
+                metric=metric,
+                value=int(latest[i]),
+                mean=round(float(mean[i]), 2),
+                stddev=round(float(sd[i]), 2),
+            )
+            for i in np.flatnonzero(flagged)
+        ]
     return found
 
 

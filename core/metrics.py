@@ -137,15 +137,21 @@ def daily_series(
     return points
 
 
-def silent_outlets(
-    session: Session, directory: OutletDirectory, mask: np.ndarray, day: date
-) -> list[tuple[str, str]]:
-    """(code, name) of the selected outlets that sent no row for `day`."""
+def reported_mask(session: Session, directory: OutletDirectory, day: date) -> np.ndarray:
+    """Per directory position: the outlet sent a row for `day`."""
     reported = np.array(
         session.execute(sa.select(DailyMetric.outlet_id).where(DailyMetric.date == day))
         .scalars()
         .all(),
         dtype=np.int64,
     )
-    silent = mask & ~np.isin(directory.ids, reported)
+    return np.isin(directory.ids, reported)
+
+
+def silent_outlets(
+    session: Session, directory: OutletDirectory, mask: np.ndarray, day: date
+) -> list[tuple[str, str]]:
+    """(code, name) of the selected outlets that sent no row for `day`, new ones included
+    (the data-quality check only counts outlets that had reported before)."""
+    silent = mask & ~reported_mask(session, directory, day)
     return [(directory.codes[i], directory.names[i]) for i in np.flatnonzero(silent)]
