@@ -207,7 +207,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
     import csv
     import json
 
-    from core.formatting import format_metric, yuan
+    from core.formatting import change_text, format_metric, yuan
     from core.org import unit_by_code
     from core.periods import custom
     from core.rankings import BoardQuery, leaderboard
@@ -263,11 +263,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
             f"{board.scope_label} · {board.metric.label} · {board.period.text()} · 共 {board.outlet_count} 个网点"
         )
         for r in board.rows:
-            change = (
-                ""
-                if r.change is None
-                else (f"↑{r.change}" if r.change > 0 else f"↓{-r.change}" if r.change < 0 else "—")
-            )
+            change = "" if r.change is None else change_text(r.change)
             print(
                 f"{r.rank:>5}  {r.code:<12} {r.name:<16} {format_metric(r.value, is_money=money):>14}  {change}"
             )

@@ -73,3 +73,14 @@ def round_half_up(value: Fraction) -> int:
     """Nearest integer, halves away from zero (how people round averages, not banker's)."""
     magnitude = math.floor(abs(value) + Fraction(1, 2))
     return magnitude if value >= 0 else -magnitude
+
+
+def change_text(change: int | None, *, had_previous: bool = True) -> str:
+    """↑3 / ↓2 / — for a rank change; 新 when there was nothing to compare with."""
+    if change is None:
+        return "新" if had_previous else "—"
+    if change > 0:
+        return f"↑{change}"
+    if change < 0:
+        return f"↓{-change}"
+    return "—"

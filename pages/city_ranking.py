@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.formatting import format_metric
+from core.formatting import change_text, format_metric, round_half_up, yuan
 from core.metrics import METRICS, latest_date
 from core.permissions import Action
 from core.rankings import city_ranking
@@ -34,14 +34,14 @@ had_previous = any(r.previous_rank_total is not None for r in rows)
 
 
 def average_text(value) -> str:
-    return format_metric(round(value), is_money=money, compact=False)
+    return format_metric(round_half_up(value), is_money=money, compact=False)
 
 
 frame = pd.DataFrame(
     [
         {
             "名次": r.rank_total,
-            "变化": widgets.change_text(r.change, had_previous=had_previous),
+            "变化": change_text(r.change, had_previous=had_previous),
             "市州": r.name + (" （本市）" if r.city_id == actor.city_id else ""),
             "网点数": r.outlets,
             f"合计{'(元)' if money else ''}": format_metric(r.total, is_money=money, compact=False),
@@ -57,7 +57,7 @@ widgets.table_download(frame, f"市州排名_{spec.label}_{period.start}_{period
 figure = go.Figure()
 figure.add_bar(
     x=[r.name for r in rows],
-    y=[r.total / 100 if money else r.total for r in rows],
+    y=[yuan(r.total) if money else r.total for r in rows],
     name="合计",
     marker_color=["#E0A100" if r.city_id == actor.city_id else "#007A3D" for r in rows],
 )

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.campaigns import board_campaigns
 from core.errors import DomainError
-from core.formatting import format_metric
+from core.formatting import change_text, format_metric
 from core.metrics import latest_date
 from core.permissions import Action, Actor, allowed
 from core.rankings import (
@@ -124,7 +124,7 @@ frame = pd.DataFrame(
     [
         {
             "名次": row.rank,
-            "变化": widgets.change_text(row.change, had_previous=had_previous),
+            "变化": change_text(row.change, had_previous=had_previous),
             "网点": row.name + ("（本网点）" if row.is_mine else ""),
             "网点编码": row.code,
             "区县": row.county,
@@ -214,7 +214,7 @@ with detail_tab:
                 "本期": format_metric(m.value, is_money=m.is_money),
                 "上期": format_metric(m.previous_value, is_money=m.is_money),
                 "名次": m.rank,
-                "名次变化": widgets.change_text(m.change, had_previous=had_previous),
+                "名次变化": change_text(m.change, had_previous=had_previous),
             }
             for m in detail.moves
         ]

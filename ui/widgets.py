@@ -248,17 +248,6 @@ def period_picker(
     return resolve(preset, today=today, latest=latest), None
 
 
-def change_text(change: int | None, *, had_previous: bool = True) -> str:
-    """↑3 / ↓2 / — for a rank change; 新 when there was nothing to compare with."""
-    if change is None:
-        return "新" if had_previous else "—"
-    if change > 0:
-        return f"↑{change}"
-    if change < 0:
-        return f"↓{-change}"
-    return "—"
-
-
 def rank_delta(change: int | None) -> str | None:
     """st.metric delta for a rank change: green "+3 名" up, red "-2 名" down."""
     if change is None:

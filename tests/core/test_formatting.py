@@ -1,4 +1,4 @@
-from core.formatting import format_change, format_count, format_yuan, mask_phone
+from core.formatting import change_text, format_change, format_count, format_yuan, mask_phone
 
 
 def test_money_in_yuan_wan_and_yi_exactly() -> None:
@@ -26,3 +26,8 @@ def test_counts_and_changes() -> None:
 
 def test_phone_mask() -> None:
     assert mask_phone("13812345678") == "138****5678"
+
+
+def test_rank_change_text() -> None:
+    assert [change_text(c) for c in (3, -2, 0, None)] == ["↑3", "↓2", "—", "新"]
+    assert change_text(None, had_previous=False) == "—"
