@@ -51,6 +51,7 @@ class BoardRow:
     reported: bool  # has the outlet ever reported by the period end
     is_mine: bool = False
     target: int | None = None  # this outlet's share of the campaign KPI, when there is one
+    drillable: bool = False  # the actor may open this outlet's detail (outlet_detail)
 
     @property
     def completion(self) -> Fraction | None:
@@ -175,6 +176,7 @@ def _row(
     position: int,
     mine: int | None,
     targets: dict[int, int] | None = None,
+    detail: np.ndarray | None = None,
 ) -> BoardRow:
     at = int(ranked.positions[index])
     outlet_id = int(directory.ids[at])
@@ -194,6 +196,7 @@ def _row(
         reported=bool(ranked.reported[index]),
         is_mine=outlet_id == mine,
         target=(targets or {}).get(outlet_id),
+        drillable=bool(detail[at]) if detail is not None else False,
     )
 
 
@@ -209,8 +212,9 @@ def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
     )
     ranked = _rank_scope(session, directory, spec, query.period, mask)
     targets = _targets(session, actor, query)
+    detail = directory.mask_for(actor, Action.VIEW_OUTLET_DETAIL)
     rows = [
-        _row(directory, ranked, int(i), n + 1, actor.outlet_id, targets)
+        _row(directory, ranked, int(i), n + 1, actor.outlet_id, targets, detail)
         for n, i in enumerate(ranked.order[: query.top])
     ]
     mine = None
@@ -219,7 +223,7 @@ def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
         if len(where):
             index = int(where[0])
             position = int(np.flatnonzero(ranked.order == index)[0]) + 1
-            mine = _row(directory, ranked, index, position, actor.outlet_id, targets)
+            mine = _row(directory, ranked, index, position, actor.outlet_id, targets, detail)
     return Board(
         metric=spec,
         period=query.period,

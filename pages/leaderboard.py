@@ -8,7 +8,7 @@ from core.campaigns import board_campaigns
 from core.errors import DomainError
 from core.formatting import change_text, format_metric
 from core.metrics import latest_date
-from core.permissions import Action, Actor, allowed
+from core.permissions import Action, Actor
 from core.rankings import (
     TOP_CHOICES,
     Board,
@@ -177,8 +177,8 @@ with chart_tab:
     st.plotly_chart(charts.distribution(board.values, mine_value, money=money), key="board_hist")
 
 with detail_tab:
-    candidates = [r for r in rows if actor.outlet_id is None or r.is_mine]
-    if not candidates or not allowed(actor, Action.VIEW_OUTLET_DETAIL):
+    candidates = [r for r in rows if r.drillable]
+    if not candidates:
         widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
         st.stop()
     pick = st.selectbox(

@@ -210,6 +210,11 @@ def test_my_outlet_is_pinned_even_outside_the_top(session: Session, world) -> No
     b = board(session, manager, "new_friends", day(0), day(0), city_id=tree.cities["C1"].id, top=2)
     assert [row.code for row in b.rows] == ["O121", "O113"]
     assert b.mine.code == "O111" and b.mine.rank == 4 and b.mine.position == 4 and b.mine.is_mine
+    # a manager may open only their own outlet's detail; a planner any outlet of the city
+    assert b.mine.drillable and not any(row.drillable for row in b.rows)
+    planner = users[Role.CITY_PLANNER]
+    b = board(session, planner, "new_friends", day(0), day(0), city_id=tree.cities["C1"].id)
+    assert all(row.drillable for row in b.rows)
 
 
 def test_who_sees_which_board(session: Session, world) -> None:
