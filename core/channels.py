@@ -19,7 +19,7 @@ from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.settings import get_settings
-from db.engine import write_transaction
+from db.engine import is_postgres, write_transaction
 from db.models import (
     AssignmentRule,
     ChannelCode,
@@ -403,7 +403,7 @@ def scan(session: Session, slug: str, *, now: datetime | None = None) -> ScanAns
         code = session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first()
         if code is None:
             return ScanAnswer(404, message="这个二维码不存在，请向网点工作人员索取最新的二维码。")
-        if session.get_bind().dialect.name == "postgresql":
+        if is_postgres(session):
             session.execute(
                 sa.select(ChannelCode.id).where(ChannelCode.id == code.id).with_for_update()
             )  # one pick at a time per code

@@ -3,11 +3,10 @@ the whole file or nothing, and bring the running-total snapshots in step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
-from itertools import islice
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -29,7 +28,7 @@ from core.tabular import (
     read_table,
 )
 from db.bulk import bulk_upsert
-from db.engine import write_transaction
+from db.engine import is_postgres, write_transaction
 from db.models import DailyMetric, OrgLevel, OrgUnit
 
 ProgressFn = Callable[[float, str], None]
@@ -253,14 +252,8 @@ def _show(value: object) -> str:
 def _lock_metrics(session: Session) -> None:
     # Imports of the same outlets must not interleave their running-total rebuilds.
     # SQLite already serialises writers (BEGIN IMMEDIATE); PostgreSQL needs a lock.
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(sa.text("SELECT pg_advisory_xact_lock(4210001)"))
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _upsert_daily(session: Session, records: list[_Record]) -> tuple[int, int]:

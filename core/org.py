@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.clock import utcnow
@@ -31,13 +30,6 @@ def unit_by_code(session: Session, code: str) -> OrgUnit:
     unit = session.exec(select(OrgUnit).where(OrgUnit.code == code.strip())).first()
     if unit is None:
         raise NotFound(f"机构编码 {code} 不存在")
-    return unit
-
-
-def unit_by_id(session: Session, unit_id: int) -> OrgUnit:
-    unit = session.get(OrgUnit, unit_id)
-    if unit is None:
-        raise NotFound(f"机构 {unit_id} 不存在")
     return unit
 
 
@@ -69,19 +61,6 @@ def outlet_codes(session: Session) -> dict[str, tuple[int, int | None]]:
     return {code: (uid, city_id) for code, uid, city_id in rows}
 
 
-def unit_path(session: Session, unit: OrgUnit) -> str:
-    """'长沙市 / 芙蓉区 / 五一路支局' for display."""
-    names = [unit.name]
-    parent_id = unit.parent_id
-    while parent_id is not None:
-        parent = session.get(OrgUnit, parent_id)
-        if parent is None or parent.level == OrgLevel.PROVINCE:
-            break
-        names.append(parent.name)
-        parent_id = parent.parent_id
-    return " / ".join(reversed(names))
-
-
 def recompute_ancestors(session: Session) -> None:
     """Refresh the denormalised `city_id` / `county_id` of every unit after the tree changed.
 
@@ -102,9 +81,3 @@ def recompute_ancestors(session: Session) -> None:
             unit.city_id, unit.county_id = city_id, county_id
             unit.updated_at = utcnow()  # caches of the tree (core/directory.py) notice this
             session.add(unit)
-
-
-def count_units(session: Session, level: OrgLevel) -> int:
-    return session.exec(
-        select(sa.func.count()).select_from(OrgUnit).where(OrgUnit.level == level)
-    ).one()
