@@ -126,11 +126,13 @@ def daily_series(
         return []
     ids = directory.ids[mask]
     fields = ["cum_new_friends", "cum_conversions", "cum_deposits_fen"]
-    day = max(start, first)
-    previous = snapshots.state_at(session, day - timedelta(days=1), directory.size, fields)
+    day, last = max(start, first), min(end, horizon)
+    loaded = snapshots.load_range(session, day - timedelta(days=1), last, fields)  # one query
+    previous = loaded.get(day - timedelta(days=1)) or snapshots.empty(day, directory.size)
+    previous = previous.padded(directory.size)
     points = []
-    while day <= min(end, horizon):
-        current = snapshots.state_at(session, day, directory.size, fields)
+    while day <= last:
+        current = loaded[day].padded(directory.size) if day in loaded else previous
         delta = [int((current.arrays[f][ids] - previous.arrays[f][ids]).sum()) for f in fields]
         points.append(DailyPoint(day, *delta))
         previous, day = current, day + timedelta(days=1)

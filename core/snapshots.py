@@ -84,20 +84,29 @@ def first_date(session: Session) -> date | None:
 
 def load(session: Session, day: date, fields: Iterable[str] | None = None) -> Snapshot | None:
     """The snapshot of `day`, or None when there is none (before the first report)."""
+    return load_range(session, day, day, fields).get(day)
+
+
+def load_range(
+    session: Session, start: date, end: date, fields: Iterable[str] | None = None
+) -> dict[date, Snapshot]:
+    """The snapshots of the days in [start, end] that have one, in one query."""
     wanted = list(fields) if fields is not None else [*VALUE_FIELDS]
     table = MetricSnapshot.__table__
-    row = session.execute(
+    rows = session.execute(
         sa.select(table.c.date, table.c.reported, *(table.c[f] for f in wanted)).where(
-            table.c.date == day
+            table.c.date.between(start, end)
         )
-    ).first()
-    if row is None:
-        return None
+    )
+    return {row.date: _decode(row, wanted) for row in rows}
+
+
+def _decode(row: sa.Row, wanted: list[str]) -> Snapshot:
     arrays = {
         name: np.frombuffer(row._mapping[name], dtype="<i8").astype(np.int64) for name in wanted
     }
     arrays["reported"] = np.frombuffer(row.reported, dtype=np.uint8).astype(bool)
-    return Snapshot(day, arrays)
+    return Snapshot(row.date, arrays)
 
 
 def state_at(
