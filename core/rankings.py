@@ -140,23 +140,43 @@ class _Ranked:
     reported: np.ndarray
 
 
-def _rank_scope(
-    session: Session, directory: OutletDirectory, spec: MetricSpec, period: Period, mask: np.ndarray
+@dataclass(frozen=True)
+class _PeriodData:
+    """Every outlet's values over a period and the previous one (None: nothing to compare)."""
+
+    current: dict[str, np.ndarray]
+    previous: dict[str, np.ndarray] | None
+
+
+def _period_data(
+    session: Session, directory: OutletDirectory, period: Period, keys: list[str] | None = None
+) -> _PeriodData:
+    current = period_values(session, directory, period.start, period.end, keys)
+    first, prev = snapshots.first_date(session), period.previous()
+    if first is None or prev.end < first:
+        return _PeriodData(current, None)
+    return _PeriodData(current, period_values(session, directory, prev.start, prev.end, keys))
+
+
+def _rank_values(
+    directory: OutletDirectory, spec: MetricSpec, mask: np.ndarray, data: _PeriodData
 ) -> _Ranked:
     positions = directory.positions(mask)
     ids = directory.ids[positions]
     tiebreak = directory.code_order[ids]
-    current = period_values(session, directory, period.start, period.end, [spec.key])
-    values = current[spec.key][ids]
+    values = data.current[spec.key][ids]
     order, ranks = competition_ranks(values, tiebreak)
     previous_ranks = None
-    first = snapshots.first_date(session)
-    prev = period.previous()
-    if first is not None and prev.end >= first:
-        before = period_values(session, directory, prev.start, prev.end, [spec.key])
-        _, previous_ranks = competition_ranks(before[spec.key][ids], tiebreak)
-        previous_ranks = np.where(before["reported"][ids], previous_ranks, -1)
-    return _Ranked(positions, values, order, ranks, previous_ranks, current["reported"][ids])
+    if data.previous is not None:
+        _, previous_ranks = competition_ranks(data.previous[spec.key][ids], tiebreak)
+        previous_ranks = np.where(data.previous["reported"][ids], previous_ranks, -1)
+    return _Ranked(positions, values, order, ranks, previous_ranks, data.current["reported"][ids])
+
+
+def _rank_scope(
+    session: Session, directory: OutletDirectory, spec: MetricSpec, period: Period, mask: np.ndarray
+) -> _Ranked:
+    return _rank_values(directory, spec, mask, _period_data(session, directory, period, [spec.key]))
 
 
 def _targets(session: Session, actor: Actor, query: BoardQuery) -> dict[int, int]:
@@ -291,13 +311,14 @@ def outlet_detail(
             city_id=outlet.city_id
         )  # the board scope does not hold it: use its city
         unit = session.get(OrgUnit, outlet.city_id)
-    ranked = _rank_scope(session, directory, spec, query.period, mask)
+    data = _period_data(session, directory, query.period)  # every metric: the moves need them
+    ranked = _rank_values(directory, spec, mask, data)
     index = int(np.flatnonzero(directory.ids[ranked.positions] == outlet_id)[0])
     position = int(np.flatnonzero(ranked.order == index)[0])
     row = _row(directory, ranked, index, position + 1, actor.outlet_id)
     next_name, gap_next = _gap_to_next(directory, ranked, position)
     top10 = int(ranked.values[ranked.order[min(9, len(ranked.order) - 1)]])
-    province = _rank_scope(session, directory, spec, query.period, directory.scope_mask())
+    province = _rank_values(directory, spec, directory.scope_mask(), data)
     province_index = int(np.flatnonzero(directory.ids[province.positions] == outlet_id)[0])
     return OutletDetail(
         row=row,
@@ -311,7 +332,7 @@ def outlet_detail(
         gap_to_next=gap_next,
         gap_to_top10=top10 - row.value if row.rank > 10 and top10 > row.value else None,
         daily=_daily(session, outlet_id, spec, query.period),
-        moves=_moves(session, directory, mask, outlet_id, query.period),
+        moves=_moves(directory, mask, outlet_id, data),
     )
 
 
@@ -362,16 +383,14 @@ def my_position(session: Session, *, actor: Actor, metric: str, period: Period) 
 
 
 def _moves(
-    session: Session, directory: OutletDirectory, mask: np.ndarray, outlet_id: int, period: Period
+    directory: OutletDirectory, mask: np.ndarray, outlet_id: int, data: _PeriodData
 ) -> list[MetricMove]:
     moves = []
     for spec in METRICS.values():
-        ranked = _rank_scope(session, directory, spec, period, mask)
+        ranked = _rank_values(directory, spec, mask, data)
         index = int(np.flatnonzero(directory.ids[ranked.positions] == outlet_id)[0])
-        previous = period.previous()
-        before = period_values(session, directory, previous.start, previous.end, [spec.key])[
-            spec.key
-        ][outlet_id]
+        # before the first data there is nothing: every value was zero
+        before = data.previous[spec.key][outlet_id] if data.previous is not None else 0
         prev_rank = None
         if ranked.previous_ranks is not None and ranked.previous_ranks[index] > 0:
             prev_rank = int(ranked.previous_ranks[index])
