@@ -23,4 +23,5 @@ if actor is not None:
             scope_label(session, actor, Action.VIEW_DASHBOARD),
             unread_count(session, actor=actor),
         )
-page.run()
+with widgets.running_as(actor):
+    page.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -51,9 +52,23 @@ def current_actor() -> Actor | None:
         return auth.actor_for_token(session, token)
 
 
+_this_run = threading.local()  # the actor Home.py resolved for the script run in this thread
+
+
+@contextmanager
+def running_as(actor: Actor | None) -> Iterator[None]:
+    """Home.py runs the page inside this, so the page's `require` does not look the user up
+    a second time in the same run."""
+    _this_run.known, _this_run.actor = True, actor
+    try:
+        yield
+    finally:
+        _this_run.known, _this_run.actor = False, None
+
+
 def require(action: Action) -> Actor:
     """First line of every page: the actor, or a login prompt / refusal and a stop."""
-    actor = current_actor()
+    actor = _this_run.actor if getattr(_this_run, "known", False) else current_actor()
     if actor is None:
         render_login(next_path="")
         st.stop()

@@ -90,3 +90,15 @@ def test_expired_session_shows_the_login_again(app_for, sqlite_url) -> None:
     html = "".join(str(h.proto.body) for h in at.get("html"))
     assert 'action="/auth/login"' in html
     assert any("过期" in w.value for w in at.warning)
+
+
+def test_the_user_is_looked_up_once_per_run(app_for, monkeypatch) -> None:
+    from core import auth
+
+    calls: list[int] = []
+    real = auth.actor_for_token
+    monkeypatch.setattr(auth, "actor_for_token", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/plans.py").run()
+    assert not at.exception
+    assert len(calls) == 2  # one per run: the landing page, then 活动方案
