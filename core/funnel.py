@@ -156,6 +156,11 @@ class FunnelRow:
         return self.counts[to] / self.counts[base] if self.counts[base] else None
 
 
+def funnel_total(rows: list[FunnelRow]) -> FunnelRow:
+    """All rows added up (the page's headline numbers and the funnel chart)."""
+    return FunnelRow("合计", {stage: sum(r.counts[stage] for r in rows) for stage in STAGES})
+
+
 def _scoped_codes(session: Session, actor: Actor) -> sa.Select:
     query = sa.select(ChannelCode.id)
     scope = scope_of(actor, Action.VIEW_CHANNEL_STATS)

@@ -4,14 +4,13 @@ staff member, over time, with an export of the table."""
 from datetime import timedelta
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.clock import shanghai_today
-from core.funnel import STAGES, GroupBy, daily, funnel
+from core.funnel import STAGES, GroupBy, daily, funnel, funnel_total
 from core.permissions import Action
 from db.models import EventType
-from ui import widgets
+from ui import charts, widgets
 
 actor = widgets.require(Action.VIEW_CHANNEL_STATS)
 st.title("渠道转化")
@@ -38,24 +37,16 @@ if not rows:
     )
     st.stop()
 
-totals = {stage: sum(r.counts[stage] for r in rows) for stage in STAGES}
-columns = st.columns(4)
-for column, stage in zip(columns, STAGES, strict=True):
-    previous = STAGES[STAGES.index(stage) - 1] if stage is not EventType.SCAN else None
-    rate = f"{totals[stage] / totals[previous]:.0%}" if previous and totals[previous] else None
+total = funnel_total(rows)
+for column, (step, stage) in zip(st.columns(4), enumerate(STAGES), strict=True):
+    rate = total.rate(stage, STAGES[step - 1]) if step else None
     column.metric(
-        stage.label, f"{totals[stage]:,}", f"上一步转化 {rate}" if rate else None, delta_color="off"
+        stage.label,
+        f"{total.counts[stage]:,}",
+        f"上一步转化 {rate:.0%}" if rate is not None else None,
+        delta_color="off",
     )
-
-chart = go.Figure(
-    go.Funnel(
-        y=[s.label for s in STAGES],
-        x=[totals[s] for s in STAGES],
-        marker={"color": ["#007A3D", "#2E9A5E", "#7FBF9A", "#E0A100"]},
-    )
-)
-chart.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
-st.plotly_chart(chart, key="funnel_chart")
+st.plotly_chart(charts.stage_funnel(total), key="funnel_chart")
 
 frame = pd.DataFrame(
     [
@@ -80,15 +71,4 @@ st.dataframe(
 widgets.table_download(frame, f"渠道转化_{group_by.label}_{start}_{end}", key="funnel_dl")
 
 if series:
-    trend = pd.DataFrame([{"日期": d, "事件": e.label, "次数": n} for d, e, n in series])
-    figure = go.Figure()
-    for stage in STAGES:
-        part = trend[trend["事件"] == stage.label]
-        figure.add_scatter(x=part["日期"], y=part["次数"], name=stage.label, mode="lines+markers")
-    figure.update_layout(
-        title="每日事件",
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h"},
-    )
-    st.plotly_chart(figure, key="funnel_trend")
+    st.plotly_chart(charts.stage_trend(series), key="funnel_trend")

@@ -1,4 +1,5 @@
-"""Plotly figures of the boards (top N, distribution, daily trend, rank walk), so pages only
+"""Plotly figures of the boards (top N, distribution, daily trend, rank walk) and of the
+channel funnel, so pages only
 say which to show. Money arrives in fen and is plotted in yuan (display only)."""
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from datetime import date
 
 import plotly.graph_objects as go
 
+from core.funnel import STAGES, FunnelRow
 from core.rankings import BoardRow
+from db.models import EventType
 
 GREEN, GOLD, LIGHT = "#007A3D", "#E0A100", "#7FBF9A"
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
@@ -78,4 +81,29 @@ def rank_walk(ranks: list[tuple[date, int, int]]) -> go.Figure:
             "showgrid": False,
         },
     )
+    return figure
+
+
+def stage_funnel(total: FunnelRow) -> go.Figure:
+    """Scan → friend → group → conversion as a funnel."""
+    figure = go.Figure(
+        go.Funnel(
+            y=[s.label for s in STAGES],
+            x=[total.counts[s] for s in STAGES],
+            marker={"color": [GREEN, "#2E9A5E", LIGHT, GOLD]},
+        )
+    )
+    figure.update_layout(height=300, margin={**MARGIN, "t": 10})
+    return figure
+
+
+def stage_trend(series: list[tuple[date, EventType, int]]) -> go.Figure:
+    """One line per stage: the events of each day."""
+    figure = go.Figure()
+    for stage in STAGES:
+        days = [(day, count) for day, event, count in series if event is stage]
+        figure.add_scatter(
+            x=[d for d, _ in days], y=[n for _, n in days], name=stage.label, mode="lines+markers"
+        )
+    figure.update_layout(title="每日事件", height=320, margin=MARGIN, legend={"orientation": "h"})
     return figure

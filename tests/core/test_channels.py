@@ -20,7 +20,7 @@ from core.channels import (
 )
 from core.clock import SHANGHAI
 from core.errors import PermissionDenied, ValidationFailed
-from core.funnel import GroupBy, funnel, import_events
+from core.funnel import GroupBy, funnel, funnel_total, import_events
 from db.models import (
     AssignmentRule,
     ChannelCode,
@@ -213,6 +213,10 @@ def test_import_hashes_customers_all_or_nothing_and_the_funnel_counts(
     ] == [4, 1, 1, 1]
     assert rows["网点柜台"].rate(EventType.ADD_FRIEND, EventType.SCAN) == 0.25
     assert rows["海报"].counts[EventType.ADD_FRIEND] == 1
+    total = funnel_total(list(rows.values()))
+    assert total.counts[EventType.ADD_FRIEND] == 2 and total.counts[EventType.SCAN] == sum(
+        r.counts[EventType.SCAN] for r in rows.values()
+    )
     narrow = funnel(
         session,
         actor=users[Role.ADMIN],
