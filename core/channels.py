@@ -17,7 +17,7 @@ from core.assignment import PoolMember, pick_staff, slot_problems
 from core.audit import AuditAction
 from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
-from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from core.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
 from core.settings import get_settings
 from db.engine import is_postgres, write_transaction
 from db.models import (
@@ -289,14 +289,11 @@ def list_codes(
     campaign_id: int | None = None,
 ) -> list[CodeRead]:
     ensure_allowed(actor, Action.VIEW_CHANNEL_CODES)
-    query = select(ChannelCode).order_by(
-        ChannelCode.city_id, ChannelCode.outlet_id, ChannelCode.name
+    query = (
+        select(ChannelCode)
+        .where(code_scope(actor, Action.VIEW_CHANNEL_CODES))
+        .order_by(ChannelCode.city_id, ChannelCode.outlet_id, ChannelCode.name)
     )
-    scope = scope_of(actor, Action.VIEW_CHANNEL_CODES)
-    if scope is Scope.CITY:
-        query = query.where(ChannelCode.city_id == actor.city_id)
-    elif scope is Scope.OUTLET:
-        query = query.where(ChannelCode.outlet_id == actor.outlet_id)
     if city_id:
         query = query.where(ChannelCode.city_id == city_id)
     if outlet_id:
@@ -304,6 +301,13 @@ def list_codes(
     if campaign_id:
         query = query.where(ChannelCode.campaign_id == campaign_id)
     return _reads(session, list(session.exec(query)))
+
+
+def code_scope(actor: Actor, action: Action) -> sa.ColumnElement[bool]:
+    """The channel codes within the actor's scope for `action` (a WHERE clause)."""
+    return scope_filter(
+        actor, action, city_column=ChannelCode.city_id, outlet_column=ChannelCode.outlet_id
+    )
 
 
 Pool = list[tuple[ChannelCodeStaff, Staff]]

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core import audit
 from core.audit import AuditAction
-from core.channels import add_event, hash_customer
+from core.channels import add_event, code_scope, hash_customer
 from core.clock import SHANGHAI
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.tabular import CellError, Column, RowProblem, parse_text, read_table
@@ -161,14 +161,8 @@ def funnel_total(rows: list[FunnelRow]) -> FunnelRow:
     return FunnelRow("合计", {stage: sum(r.counts[stage] for r in rows) for stage in STAGES})
 
 
-def _scoped_codes(session: Session, actor: Actor) -> sa.Select:
-    query = sa.select(ChannelCode.id)
-    scope = scope_of(actor, Action.VIEW_CHANNEL_STATS)
-    if scope is Scope.CITY:
-        query = query.where(ChannelCode.city_id == actor.city_id)
-    elif scope is Scope.OUTLET:
-        query = query.where(ChannelCode.outlet_id == actor.outlet_id)
-    return query
+def _scoped_codes(actor: Actor) -> sa.Select:
+    return sa.select(ChannelCode.id).where(code_scope(actor, Action.VIEW_CHANNEL_STATS))
 
 
 def funnel(
@@ -194,7 +188,7 @@ def funnel(
         .join(ChannelCode, ChannelCode.id == ChannelEvent.code_id)
         .join(OrgUnit, OrgUnit.id == ChannelCode.outlet_id)
         .outerjoin(Staff, Staff.id == ChannelEvent.staff_id)
-        .where(ChannelEvent.code_id.in_(_scoped_codes(session, actor)), *_window(start, end))
+        .where(ChannelEvent.code_id.in_(_scoped_codes(actor)), *_window(start, end))
         .group_by(key, ChannelEvent.event_type)
     )
     if campaign_id:
@@ -214,7 +208,7 @@ def daily(
     ensure_allowed(actor, Action.VIEW_CHANNEL_STATS)
     rows = session.execute(
         sa.select(ChannelEvent.at, ChannelEvent.event_type).where(
-            ChannelEvent.code_id.in_(_scoped_codes(session, actor)), *_window(start, end)
+            ChannelEvent.code_id.in_(_scoped_codes(actor)), *_window(start, end)
         )
     )
     tally: dict[tuple[date, EventType], int] = defaultdict(int)

@@ -194,13 +194,20 @@ def ensure_allowed(actor: Actor, action: Action, target: OrgUnit | None = None) 
         raise PermissionDenied(f"「{target.name}」不在您的数据范围内，无法{ACTIONS[action].label}")
 
 
-def scope_filter(actor: Actor, action: Action) -> sa.ColumnElement[bool]:
-    """A WHERE clause on `OrgUnit` restricting rows to the actor's scope for `action`."""
+def scope_filter(
+    actor: Actor,
+    action: Action,
+    *,
+    city_column: sa.ColumnElement | None = None,
+    outlet_column: sa.ColumnElement | None = None,
+) -> sa.ColumnElement[bool]:
+    """A WHERE clause restricting rows to the actor's scope for `action`: on `OrgUnit` by
+    default, or on any table that records its city and outlet (channel codes, say)."""
     scope = scope_of(actor, action)
     if scope is None:
         return sa.false()
     if scope is Scope.PROVINCE:
         return sa.true()
     if scope is Scope.CITY:
-        return OrgUnit.city_id == actor.city_id
-    return OrgUnit.id == actor.outlet_id
+        return (OrgUnit.city_id if city_column is None else city_column) == actor.city_id
+    return (OrgUnit.id if outlet_column is None else outlet_column) == actor.outlet_id
