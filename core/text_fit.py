@@ -312,18 +312,34 @@ def _fit_cached(
         lines = fits(size)
         return lines if lines is not None and len(lines) <= max_lines else None
 
+    size, lines, below_min = _search_size(
+        fits, fits_preferred if max_lines > 0 else None, max_size, min_size, field_name
+    )
+    return FittedText(size, lines, below_min)
+
+
+def _search_size(
+    fits: Callable[[int], Any],
+    fits_preferred: Callable[[int], Any] | None,
+    max_size: int,
+    min_size: int,
+    field_name: str,
+) -> tuple[int, Any, bool]:
+    """The largest size that fits: first within the preferred line count (if any) at no
+    more than 20% smaller, then any line count down to `min_size`, then below it to the
+    floor (flagged); refused when nothing fits even there."""
     floor = min(FLOOR_SIZE, max_size)  # a template scaled down may ask for less than 12
     min_size = max(floor, min(min_size, max_size))
     found = None
-    if max_lines > 0:
+    if fits_preferred is not None:
         found = _largest(fits_preferred, max(min_size, _preferred_floor(max_size)), max_size)
     if found is None:
         found = _largest(fits, min_size, max_size)
     if found is not None:
-        return FittedText(found[0], found[1])
+        return found[0], found[1], False
     found = _largest(fits, floor, min_size - 1)
     if found is not None:
-        return FittedText(found[0], found[1], below_min=True)
+        return found[0], found[1], True
     raise _too_long(field_name)
 
 
@@ -405,17 +421,8 @@ def fit_list(items: tuple[str, ...], style: BenefitsBox) -> FittedList:
             wrapped.append(lines)
         return tuple(wrapped)
 
-    floor = min(FLOOR_SIZE, style.max_size)
-    min_size = max(floor, min(style.min_size, style.max_size))
-    found = None
-    if style.max_lines > 0:
-        low = max(min_size, _preferred_floor(style.max_size))
-        found = _largest(lambda size: fits(size, style.max_lines), low, style.max_size)
-    if found is None:
-        found = _largest(fits, min_size, style.max_size)
-    if found is not None:
-        return FittedList(found[0], found[1])
-    found = _largest(fits, floor, min_size - 1)
-    if found is not None:
-        return FittedList(found[0], found[1], below_min=True)
-    raise _too_long("benefits")
+    preferred = (lambda size: fits(size, style.max_lines)) if style.max_lines > 0 else None
+    size, items_fitted, below_min = _search_size(
+        fits, preferred, style.max_size, style.min_size, "benefits"
+    )
+    return FittedList(size, items_fitted, below_min)
