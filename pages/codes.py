@@ -227,13 +227,12 @@ if can_manage:
                     widgets.show_error(exc)
 
     with panes["导入事件"]:
-        widgets.columns_hint(
-            IMPORT_COLUMNS, "事件为 扫码/加好友/进群/转化。客户ID 导入时即加密，不保存原文。"
+        widgets.import_panel(
+            key="events",
+            columns=IMPORT_COLUMNS,
+            note="事件为 扫码/加好友/进群/转化。客户ID 导入时即加密，不保存原文。",
+            done="事件已导入",
+            run=lambda session, data, name, _dry_run, _progress: import_events(
+                session, actor=actor, data=data, filename=name
+            ),
         )
-        upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key="events_upload")
-        if upload is not None and st.button("开始导入", type="primary", key="events_go"):
-            with widgets.db() as session:
-                report = import_events(
-                    session, actor=actor, data=upload.getvalue(), filename=upload.name
-                )
-            widgets.import_report(report, "events")

@@ -159,11 +159,13 @@ with edit_tab:
                 widgets.show_error(exc)
 
 with import_tab:
-    widgets.columns_hint(IMPORT_COLUMNS, "多个网点编码用分号分隔。整个文件全部导入或全部不导入。")
-    upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key="merchant_upload")
-    if upload is not None and st.button("开始导入", type="primary", key="merchant_import"):
-        with widgets.db() as session:
-            report = import_merchants(
-                session, actor=actor, data=upload.getvalue(), filename=upload.name
-            )
-        widgets.import_report(report, "merchant")
+    widgets.import_panel(
+        key="merchant",
+        columns=IMPORT_COLUMNS,
+        note="多个网点编码用分号分隔。",
+        template_name="联盟商户模板",
+        done="商户已导入",
+        run=lambda session, data, name, _dry_run, _progress: import_merchants(
+            session, actor=actor, data=data, filename=name
+        ),
+    )

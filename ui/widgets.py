@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import io
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -283,6 +284,53 @@ def show_flash() -> None:
 def columns_hint(columns: Sequence, note: str) -> None:
     """The expected columns of an upload, Chinese name with the English key."""
     st.markdown("列：" + "、".join(f"{c.zh}（`{c.key}`）" for c in columns) + "。" + note)
+
+
+def import_panel(
+    *,
+    key: str,
+    columns: Sequence,
+    note: str,
+    run: Callable[..., Any],
+    template_name: str | None = None,
+    dry_run: bool = False,
+    done: str = "导入完成",
+) -> None:
+    """An all-or-nothing upload: the expected columns, a blank template, the file, an
+    optional validate-only switch, progress, and the report. `run(session, data, filename,
+    dry_run, progress)` calls the core import and returns its report."""
+    columns_hint(columns, note)
+    st.caption(
+        "CSV（UTF-8 或 GBK）或 XLSX，表头用中文或英文均可。整个文件要么全部导入，要么一行都不导入。"
+    )
+    if template_name:
+        blank = pd.DataFrame(columns=[c.zh for c in columns]).to_csv(index=False)
+        st.download_button(
+            "下载空白模板",
+            blank.encode("utf-8-sig"),
+            f"{template_name}.csv",
+            "text/csv",
+            key=f"{key}_template",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+    upload = st.file_uploader("选择文件", type=["csv", "xlsx"], key=f"{key}_upload")
+    check_only = dry_run and st.checkbox("仅校验，不写入", key=f"{key}_dry_run")
+    if st.button("开始导入", type="primary", key=f"{key}_submit", disabled=upload is None):
+        bar = st.progress(0.0, text="准备中…")
+        with db() as session:
+            report = run(
+                session,
+                upload.getvalue(),
+                upload.name,
+                check_only,
+                lambda fraction, text: bar.progress(fraction, text=text),
+            )
+        bar.empty()
+        if report.ok and not check_only:
+            st.cache_data.clear()  # boards, totals and lists must show what was imported
+            st.toast(done, icon=":material/check_circle:")
+        import_report(report, key)
 
 
 def import_report(report, key: str) -> None:

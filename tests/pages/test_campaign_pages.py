@@ -186,3 +186,20 @@ def test_plan_buttons_follow_state_and_role(app_for, world, sqlite_url) -> None:
     admin.button(key="plans_advance").click().run()
     with Session(get_engine(sqlite_url)) as session:
         assert session.get(Campaign, cid).state is PlanState.SCHEDULED
+
+
+def test_planner_imports_merchants_and_sees_the_bad_line(app_for, world, sqlite_url) -> None:
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/merchants.py").run()
+    bad = "商户名称,所属市编码,绑定网点编码\n星沙超市,C1,O111\n远方商店,C1,O211\n".encode()
+    at.file_uploader(key="merchant_upload").upload("m.csv", bad, "text/csv").run()
+    at.button(key="merchant_submit").click().run()
+    assert not at.exception and "文件未导入" in at.error[0].value
+    problems = next(d.value for d in at.dataframe if "行号" in d.value.columns)
+    assert list(problems["行号"]) == [3]
+    good = "商户名称,所属市编码,绑定网点编码\n星沙超市,C1,O111\n".encode()
+    at.file_uploader(key="merchant_upload").upload("m.csv", good, "text/csv").run()
+    at.button(key="merchant_submit").click().run()
+    assert any("新增 1 个商户" in s.value for s in at.success)
+    with Session(get_engine(sqlite_url)) as session:
+        assert [m.name for m in session.exec(select(Merchant))] == ["星沙超市"]
