@@ -205,7 +205,11 @@ def _apply(
     by_code = dict(existing)
     codes = {unit.id: code for code, unit in existing.items()}
     changes: list[tuple[dict | None, dict]] = []
+    level = None
     for u in sorted(units, key=lambda u: order.index(u.level)):
+        if u.level != level:  # the level above has its ids now: one flush per level, not per row
+            session.flush()
+            level = u.level
         parent = by_code.get(u.parent_code) if u.parent_code else None
         parent_id = parent.id if parent else None
         old = by_code.get(u.code)
@@ -218,7 +222,6 @@ def _apply(
         if old is None:
             unit = OrgUnit(code=u.code, name=u.name, level=u.level, parent_id=parent_id)
             session.add(unit)
-            session.flush()
             by_code[u.code] = unit
             changes.append((None, after))
         elif old.name != u.name or old.parent_id != parent_id:
