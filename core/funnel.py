@@ -4,7 +4,7 @@ and the funnel scan → friend → group → conversion by channel type, code, o
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
@@ -16,7 +16,7 @@ from core.audit import AuditAction
 from core.channels import add_event, code_scope, hash_customer
 from core.clock import SHANGHAI
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
-from core.tabular import CellError, Column, RowProblem, parse_text, read_table
+from core.tabular import CellError, Column, FileReport, RowProblem, parse_text, read_table
 from db.engine import write_transaction
 from db.models import CHANNEL_TYPE_LABELS, ChannelCode, ChannelEvent, EventType, OrgUnit, Staff
 
@@ -49,20 +49,13 @@ def _parse_time(value: object) -> datetime:
 
 
 @dataclass
-class EventImportReport:
-    filename: str
-    rows: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
+class EventImportReport(FileReport):
     created: int = 0
     duplicates: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
     def summary(self) -> str:
         if not self.ok:
-            return f"文件未导入：发现 {len(self.problems)} 处问题，请修改后重新上传，已有数据未做任何改动。"
+            return self.refusal()
         return f"导入成功：{self.created} 条事件（另有 {self.duplicates} 条已导入过，已跳过）。客户ID 已加密存储。"
 
 

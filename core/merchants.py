@@ -15,7 +15,15 @@ from core.clock import utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.formatting import mask_phone
 from core.permissions import Action, Actor, Role, Scope, ensure_allowed, scope_of
-from core.tabular import CellError, Column, RowProblem, parse_code, parse_text, read_table
+from core.tabular import (
+    CellError,
+    Column,
+    FileReport,
+    RowProblem,
+    parse_code,
+    parse_text,
+    read_table,
+)
 from db.engine import write_transaction
 from db.models import Merchant, MerchantOutlet, OrgLevel, OrgUnit
 
@@ -228,19 +236,12 @@ def _snapshot(session: Session, merchant: Merchant) -> dict[str, object]:
 
 
 @dataclass
-class MerchantImportReport:
-    filename: str
-    rows: int = 0
-    problems: list[RowProblem] | None = None
+class MerchantImportReport(FileReport):
     created: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
     def summary(self) -> str:
         if not self.ok:
-            return f"文件未导入：发现 {len(self.problems)} 处问题，请修改后重新上传，已有商户未做任何改动。"
+            return self.refusal("商户")
         return f"导入成功：新增 {self.created} 个商户。"
 
 

@@ -19,6 +19,7 @@ from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.tabular import (
     CellError,
     Column,
+    FileReport,
     Row,
     RowProblem,
     parse_amount_fen,
@@ -60,11 +61,7 @@ _VALUE_PARSERS: list[tuple[str, Callable[[object], int]]] = [
 
 
 @dataclass
-class ImportReport:
-    filename: str
-    dry_run: bool
-    rows: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
+class ImportReport(FileReport):
     created: int = 0
     replaced: int = 0
     first_date: date | None = None
@@ -73,16 +70,12 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
     def bad_lines(self) -> int:
         return len({p.line for p in self.problems})
 
     def summary(self) -> str:
         if not self.ok:
-            return f"文件未导入：发现 {len(self.problems)} 处问题（涉及 {self.bad_lines} 行），请修改后重新上传，已有数据未做任何改动。"
+            return self.refusal(detail=f"（涉及 {self.bad_lines} 行）")
         span = f"{self.first_date} 至 {self.last_date}" if self.first_date else ""
         if self.dry_run:
             return f"校验通过（未写入）：{self.rows} 行，{self.outlets} 个网点，{span}。"

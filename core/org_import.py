@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
@@ -11,7 +11,16 @@ from core.audit import AuditAction
 from core.clock import utcnow
 from core.org import recompute_ancestors
 from core.permissions import Action, Actor, ensure_allowed
-from core.tabular import CellError, Column, Row, RowProblem, parse_code, parse_text, read_table
+from core.tabular import (
+    CellError,
+    Column,
+    FileReport,
+    Row,
+    RowProblem,
+    parse_code,
+    parse_text,
+    read_table,
+)
 from db.engine import write_transaction
 from db.models import ORG_LEVEL_LABELS, PARENT_LEVEL, OrgLevel, OrgUnit
 
@@ -43,22 +52,14 @@ class _Unit:
 
 
 @dataclass
-class OrgImportReport:
-    filename: str
-    dry_run: bool
-    rows: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
+class OrgImportReport(FileReport):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
     def summary(self) -> str:
         if not self.ok:
-            return f"文件未导入：发现 {len(self.problems)} 处问题，请修改后重新上传，已有机构未做任何改动。"
+            return self.refusal("机构")
         verb = "校验通过（未写入）" if self.dry_run else "导入成功"
         return f"{verb}：{self.rows} 个机构（新增 {self.created}，更新 {self.updated}，未变 {self.unchanged}）。"
 

@@ -56,6 +56,26 @@ class Table:
     ignored_columns: list[str] = field(default_factory=list)
 
 
+@dataclass
+class FileReport:
+    """What an all-or-nothing import of one file found; each import adds its own counts."""
+
+    filename: str
+    dry_run: bool = False
+    rows: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def refusal(self, kept: str = "数据", detail: str = "") -> str:
+        return (
+            f"文件未导入：发现 {len(self.problems)} 处问题{detail}，请修改后重新上传，"
+            f"已有{kept}未做任何改动。"
+        )
+
+
 class CellError(ValueError):
     """A cell could not be parsed; the message is the Chinese reason."""
 
