@@ -65,8 +65,16 @@ def import_events(
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES)
     table = read_table(data, filename, IMPORT_COLUMNS)
     report = EventImportReport(filename, rows=len(table.rows), problems=list(table.problems))
-    codes = {c.slug: c for c in session.exec(select(ChannelCode))}
-    staff = dict(session.exec(select(Staff.wecom_userid, Staff.id)).all())
+    named = {str(row.cells.get("code") or "").strip() for row in table.rows}
+    codes = {
+        c.slug: c for c in session.exec(select(ChannelCode).where(ChannelCode.slug.in_(named)))
+    }
+    userids = {str(row.cells.get("staff") or "").strip() for row in table.rows} - {""}
+    staff = dict(
+        session.exec(
+            select(Staff.wecom_userid, Staff.id).where(Staff.wecom_userid.in_(userids))
+        ).all()
+    )
     city_only = scope_of(actor, Action.MANAGE_CHANNEL_CODES) is Scope.CITY
     parsed = []
     for row in table.rows:
@@ -105,7 +113,7 @@ def import_events(
         for code, moment, event, customer, staff_id in parsed:
             if add_event(
                 session,
-                session.get(ChannelCode, code.id),
+                code,
                 moment,
                 event,
                 customer,
