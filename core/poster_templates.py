@@ -386,9 +386,6 @@ def _build(cls: type, data: Any, where: str, **nested: Any) -> Any:
             values[key] = _color(values[key], f"{where}.{key}")
     if "backdrop" in values and values["backdrop"] is not None:
         values["backdrop"] = _build(Backdrop, values["backdrop"], f"{where}.backdrop")
-        values["backdrop"] = replace(
-            values["backdrop"], color=_color(values["backdrop"].color, f"{where}.backdrop")
-        )
     if values.get("align", "left") not in ("left", "center", "right"):
         raise TemplateError(f"{where}.align: left, center or right")
     if values.get("valign", "top") not in ("top", "middle", "bottom"):

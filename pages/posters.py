@@ -51,7 +51,7 @@ def fill_from_campaign() -> None:
     with widgets.db() as session:
         content = campaign_content(session, actor=actor, campaign_id=chosen.id)
     st.session_state.update(
-        poster_title=content.title[:30],
+        poster_title=content.title,
         poster_subtitle=content.subtitle,
         poster_benefits="\n".join(content.benefits),
         poster_date=content.date_line,
