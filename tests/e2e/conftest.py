@@ -152,6 +152,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+def settle(page) -> None:
+    """Wait until the script run that the last action started has finished (a click during a
+    rerun can land on an element that is about to be replaced)."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000
+    )
+
+
 def login(page, base: str, username: str, password: str = "Demo2026") -> None:
     page.goto(base)
     page.get_by_label("用户名").fill(username)

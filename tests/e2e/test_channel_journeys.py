@@ -8,7 +8,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, settle
 
 
 def choose(page: Page, label: str, option: str) -> None:
@@ -17,6 +17,7 @@ def choose(page: Page, label: str, option: str) -> None:
     box.fill(option)  # the select filters as one types
     page.get_by_role("option", name=option).first.click()
     expect(box).to_have_value(option)
+    settle(page)
 
 
 def open_tab(page: Page, tab: str, shows: str | re.Pattern) -> None:
@@ -24,6 +25,7 @@ def open_tab(page: Page, tab: str, shows: str | re.Pattern) -> None:
     tab bar that is about to be replaced)."""
     target = page.get_by_role("button", name=shows)
     for _ in range(3):
+        settle(page)
         page.get_by_role("tab", name=tab).last.click()
         try:
             expect(target).to_be_visible(timeout=5_000)
