@@ -277,8 +277,12 @@ def flash(message: str) -> None:
 
 
 def show_flash() -> None:
+    # The slot is taken even without a message, so what follows keeps its place from one run
+    # to the next; otherwise the page below a vanished message is drawn twice (the stale copy
+    # faded) until the run ends.
+    slot = st.empty()
     if message := st.session_state.pop("_flash", None):
-        st.success(message, icon=":material/check_circle:")
+        slot.success(message, icon=":material/check_circle:")
 
 
 def columns_hint(columns: Sequence, note: str) -> None:

@@ -48,6 +48,10 @@ def test_designer_makes_a_citys_codes_and_posters_and_downloads_them(
     expect(page.get_by_text(re.compile(r"新建 \d+ 个，沿用 0 个"))).to_be_visible()
     open_tab(page, "下载", re.compile("打包全部"))
     page.get_by_role("button", name=re.compile("打包全部")).click()
+    # Until the run that packs the ZIP ends, the tab bar can show twice (the stale copy is
+    # cleared only when the run finishes), and a click could hit the wrong one.
+    expect(page.get_by_role("button", name="下载 ZIP")).to_be_visible(timeout=60_000)
+    settle(page)
     with page.expect_download() as codes_download:
         page.get_by_role("button", name="下载 ZIP").click()
     codes_zip = zipfile.ZipFile(codes_download.value.path())
@@ -69,6 +73,7 @@ def test_designer_makes_a_citys_codes_and_posters_and_downloads_them(
     choose(page, "市州", "株洲市")
     page.get_by_role("button", name="生成并打包").click()
     expect(page.get_by_text(re.compile(r"已生成 \d+ 张专属海报"))).to_be_visible(timeout=120_000)
+    settle(page)
     with page.expect_download() as posters_download:
         page.get_by_role("button", name="下载 ZIP").click()
     posters = zipfile.ZipFile(posters_download.value.path())
