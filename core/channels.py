@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from core import audit, notifications
@@ -518,6 +521,59 @@ def record_event(
         )
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """One step of a customer through a code, before it is stored (customer already hashed)."""
+
+    code: ChannelCode
+    at: datetime
+    event_type: EventType
+    customer: str
+    staff_id: int | None
+
+
+EVENT_BATCH = 2_000  # rows per INSERT statement
+
+
+def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int:
+    """Store events inside the caller's transaction; returns how many were new.
+
+    An event delivered twice (same code, customer, type and time) is skipped by the
+    database's unique key, so a file of many thousands costs a few statements, not a lookup
+    per row. Each new add_friend counts toward its code's adds (the maximum-adds cap)."""
+    session.flush()  # the statement below bypasses the unit of work
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    statement = (
+        insert(ChannelEvent.__table__)
+        .on_conflict_do_nothing()
+        .returning(ChannelEvent.__table__.c.code_id, ChannelEvent.__table__.c.event_type)
+    )
+    codes = {event.code.id: event.code for event in events}
+    friends: Counter[int] = Counter()
+    new = 0
+    for start in range(0, len(events), EVENT_BATCH):
+        batch = events[start : start + EVENT_BATCH]
+        rows = [
+            {
+                "code_id": e.code.id,
+                "at": e.at,
+                "event_type": e.event_type,
+                "customer": e.customer,
+                "staff_id": e.staff_id,
+                "source": source,
+            }
+            for e in batch
+        ]
+        for code_id, event_type in session.execute(statement, rows):
+            new += 1
+            if EventType(event_type) is EventType.ADD_FRIEND:
+                friends[code_id] += 1
+    for code_id, count in friends.items():
+        codes[code_id].adds_count += count
+        session.add(codes[code_id])
+    return new
+
+
 def add_event(
     session: Session,
     code: ChannelCode,
@@ -527,30 +583,8 @@ def add_event(
     staff_id: int | None,
     source: str,
 ) -> bool:
-    exists = session.exec(
-        select(ChannelEvent.id).where(
-            ChannelEvent.code_id == code.id,
-            ChannelEvent.customer == customer,
-            ChannelEvent.event_type == event_type,
-            ChannelEvent.at == at,
-        )
-    ).first()
-    if exists:
-        return False  # the same event delivered twice
-    session.add(
-        ChannelEvent(
-            code_id=code.id,
-            at=at,
-            event_type=event_type,
-            customer=customer,
-            staff_id=staff_id,
-            source=source,
-        )
-    )
-    if event_type is EventType.ADD_FRIEND:
-        code.adds_count += 1
-        session.add(code)
-    return True
+    """Store one event; False when it was already stored (the same event delivered twice)."""
+    return add_events(session, [NewEvent(code, at, event_type, customer, staff_id)], source) == 1
 
 
 # --- leavers --------------------------------------------------------------------------------

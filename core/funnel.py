@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core import audit
 from core.audit import AuditAction
-from core.channels import add_event, code_scope, hash_customer
+from core.channels import NewEvent, add_events, code_scope, hash_customer
 from core.clock import SHANGHAI
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.tabular import CellError, Column, FileReport, RowProblem, parse_text, read_table
@@ -99,7 +99,7 @@ def import_events(
             report.problems.append(RowProblem(row.line, "", "", str(exc)))
             continue
         parsed.append(
-            (
+            NewEvent(
                 code,
                 moment,
                 event,
@@ -110,20 +110,8 @@ def import_events(
     if not report.ok:
         return report
     with write_transaction(session):
-        for code, moment, event, customer, staff_id in parsed:
-            if add_event(
-                session,
-                code,
-                moment,
-                event,
-                customer,
-                staff_id,
-                "import",
-            ):
-                report.created += 1
-            else:
-                report.duplicates += 1
-            session.flush()
+        report.created = add_events(session, parsed, "import")
+        report.duplicates = len(parsed) - report.created
         audit.record(
             session,
             actor=actor,

@@ -165,6 +165,32 @@ def test_events_store_only_a_hash_and_count_once(session: Session, world) -> Non
     assert session.get(ChannelCode, code.id).adds_count == 1
 
 
+def test_an_event_repeated_in_a_file_or_across_files_is_stored_once(
+    session: Session, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channels, "EVENT_BATCH", 2)  # the repeats straddle statements
+    _tree, users, _staff = world
+    code = code_for(session, world)
+    friend = f"2026-11-21 10:05:00,{code.slug},wm1,加好友"
+    first = "\n".join(
+        ["时间,活码,客户ID,事件", friend, f"2026-11-21 10:00:00,{code.slug},wm1,扫码", friend]
+    )
+    report = import_events(
+        session, actor=users[Role.DESIGNER], data=first.encode(), filename="a.csv"
+    )
+    assert (report.created, report.duplicates) == (2, 1)
+    second = "\n".join(
+        ["时间,活码,客户ID,事件", friend, f"2026-11-21 10:06:00,{code.slug},wm2,加好友"]
+    )
+    report = import_events(
+        session, actor=users[Role.DESIGNER], data=second.encode(), filename="b.csv"
+    )
+    assert (report.created, report.duplicates) == (1, 1)
+    session.expire_all()
+    assert session.get(ChannelCode, code.id).adds_count == 2
+    assert len(session.exec(select(ChannelEvent.id)).all()) == 3
+
+
 def test_import_hashes_customers_all_or_nothing_and_the_funnel_counts(
     session: Session, world
 ) -> None:
