@@ -65,11 +65,8 @@ def _outliers(session: Session, day: date) -> list[DataQualityIssue]:
     found = []
     for index, metric in enumerate(columns, start=2):
         values = data[:, index]
-        mean = np.bincount(slot[past], weights=values[past], minlength=len(outlet_ids))
-        mean = np.divide(mean, count, out=np.zeros_like(mean), where=count > 0)
-        spread = (values[past] - mean[slot[past]]) ** 2
-        sd = np.bincount(slot[past], weights=spread, minlength=len(outlet_ids))
-        sd = np.sqrt(np.divide(sd, count, out=np.zeros_like(sd), where=count > 0))
+        mean = _group_mean(slot[past], values[past], count)
+        sd = np.sqrt(_group_mean(slot[past], (values[past] - mean[slot[past]]) ** 2, count))
         latest = np.zeros(len(outlet_ids))
         latest[slot[today]] = values[today]
         flagged = enough & (sd > 0) & (np.abs(latest - mean) > OUTLIER_SIGMAS * sd)
@@ -86,6 +83,13 @@ def _outliers(session: Session, day: date) -> list[DataQualityIssue]:
             for i in np.flatnonzero(flagged)
         ]
     return found
+
+
+def _group_mean(groups: np.ndarray, values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Mean of `values` per group, 0 for a group without values."""
+    # float64 throughout: on no values at all (the first day with data) bincount gives ints
+    sums = np.bincount(groups, weights=values, minlength=len(count)).astype(np.float64)
+    return np.divide(sums, count, out=np.zeros(len(count)), where=count > 0)
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,17 @@ def test_campaign_dates_and_rank_snapshot_and_data_quality_are_idempotent(
     assert {i.kind: i.outlet_id for i in issues}["missing"] == world[0].outlets["O113"].id
 
 
+def test_the_first_night_after_the_first_import_checks_without_history(
+    session: Session, world
+) -> None:
+    _, users = world
+    first = [(date(2026, 10, 30), c, 5, 100, 1, 1, 1, "10") for c in ("O111", "O112")]
+    assert import_metrics(
+        session, actor=users[Role.ADMIN], data=metrics_csv(first), filename="m.csv"
+    ).ok
+    assert "0 个异常值" in jobs.data_quality(session, SYSTEM, at(date(2026, 10, 31), 7))
+
+
 def test_two_schedulers_on_one_database_run_a_week_of_jobs_exactly_once(
     session: Session, world, db_url: str
 ) -> None:
