@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from bench.common import DATA_DIR, Result, timed
+from bench.common import DATA_DIR, Result, ensure_postgres_database, timed
 from bench.national import END, build
 from core.periods import Period
 from core.permissions import Actor
@@ -32,20 +32,8 @@ BASELINE = "plain SQL GROUP BY over raw daily rows, covering index (date, outlet
 def _backends(scale: str) -> list[tuple[str, str]]:
     DATA_DIR.mkdir(exist_ok=True)
     backends = [("sqlite", f"sqlite:///{DATA_DIR / f'board-{scale}.db'}")]
-    try:
-        admin = sa.create_engine(
-            PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            name = PG_URL.rsplit("/", 1)[1]
-            if not conn.execute(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-            ).first():
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+    if ensure_postgres_database(PG_URL):
         backends.append(("postgresql", PG_URL))
-    except sa.exc.OperationalError:
-        print("  PostgreSQL unreachable: SQLite only")
     return backends
 
 

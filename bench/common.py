@@ -47,6 +47,25 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def ensure_postgres_database(url: str) -> bool:
+    """Create the database `url` names if it is missing; False when PostgreSQL is unreachable."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = url.rsplit("/", 1)[1]
+            if not conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except sa.exc.OperationalError:
+        print("  PostgreSQL unreachable: SQLite only")
+        return False
+    return True
+
+
 def scratch_sqlite(name: str) -> str:
     directory = Path(os.environ.get("BENCH_TMP", tempfile.gettempdir())) / "rds-bench"
     directory.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "import": "bench.bench_import",
     "board": "bench.bench_board",
     "posters": "bench.bench_posters",
+    "events": "bench.bench_events",
 }
 
 
