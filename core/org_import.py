@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -184,18 +185,24 @@ def _check_tree(
             )
 
 
+def _change_of(u: _Unit, existing: dict[str, OrgUnit], codes: dict[int | None, str]) -> str:
+    """ "created", "updated" or "unchanged": one rule for the dry run's counts and the import.
+    `codes` maps the ids of `existing` to their codes."""
+    old = existing.get(u.code)
+    if old is None:
+        return "created"
+    if old.name != u.name or codes.get(old.parent_id, "") != u.parent_code:
+        return "updated"
+    return "unchanged"
+
+
 def _count_changes(
     units: list[_Unit], existing: dict[str, OrgUnit], report: OrgImportReport
 ) -> None:
     codes = {unit.id: code for code, unit in existing.items()}
-    for u in units:
-        old = existing.get(u.code)
-        if old is None:
-            report.created += 1
-        elif old.name != u.name or codes.get(old.parent_id, "") != u.parent_code:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+    kinds = Counter(_change_of(u, existing, codes) for u in units)
+    report.created, report.updated = kinds["created"], kinds["updated"]
+    report.unchanged = kinds["unchanged"]
 
 
 def _apply(
@@ -213,19 +220,20 @@ def _apply(
             level = u.level
         parent = by_code.get(u.parent_code) if u.parent_code else None
         parent_id = parent.id if parent else None
-        old = by_code.get(u.code)
         after = {
             "code": u.code,
             "name": u.name,
             "level": u.level.value,
             "parent_code": u.parent_code,
         }
-        if old is None:
+        kind = _change_of(u, existing, codes)
+        if kind == "created":
             unit = OrgUnit(code=u.code, name=u.name, level=u.level, parent_id=parent_id)
             session.add(unit)
             by_code[u.code] = unit
             changes.append((None, after))
-        elif old.name != u.name or old.parent_id != parent_id:
+        elif kind == "updated":
+            old = existing[u.code]
             before = {
                 "code": old.code,
                 "name": old.name,
