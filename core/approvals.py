@@ -248,8 +248,8 @@ def set_stages(session: Session, *, actor: Actor, definition: list[tuple[str, li
         )
 
 
-def _stage(session: Session, position: int) -> StageRead:
-    for stage in stages(session):
+def _stage(all_stages: list[StageRead], position: int) -> StageRead:
+    for stage in all_stages:
         if stage.position == position:
             return stage
     raise NotFound(f"审核环节 {position} 不存在")
@@ -308,7 +308,12 @@ def submit_plan(
             version=version,
             comment=note,
         )
-        _notify_stage(session, campaign, stage, f"新方案待审核：{campaign.name}（第 {version} 版）")
+        _notify_stage(
+            session,
+            campaign,
+            _stage(stages(session), stage),
+            f"新方案待审核：{campaign.name}（第 {version} 版）",
+        )
         audit.record(
             session,
             actor=actor,
@@ -419,10 +424,11 @@ def decide_plan(
         ensure_not_own(actor, campaign)
         if campaign.lock_version != expected_lock or campaign.state not in AWAITING_REVIEW:
             raise Conflict("该方案刚刚已被他人处理，请刷新查看最新状态")
-        stage = _stage(session, campaign.current_stage or 1)
+        all_stages = stages(session)
+        stage = _stage(all_stages, campaign.current_stage or 1)
         if actor.user_id not in stage.reviewer_ids:
             raise PermissionDenied(f"您不是第 {stage.position} 环节「{stage.name}」的审核员")
-        last = stage.position >= _stage_count(session)
+        last = stage.position >= len(all_stages)
         action = {
             Decision.APPROVE: PlanAction.APPROVE_FINAL if last else PlanAction.APPROVE,
             Decision.RETURN: PlanAction.RETURN,
@@ -448,7 +454,8 @@ def decide_plan(
             version=campaign.version,
             comment=comment,
         )
-        _notify_decision(session, campaign, stage, decision, target, comment)
+        following = None if last else _stage(all_stages, stage.position + 1)
+        _notify_decision(session, campaign, stage, following, decision, target, comment)
         audit.record(
             session,
             actor=actor,
@@ -463,13 +470,12 @@ def decide_plan(
         return target
 
 
-def _notify_stage(session: Session, campaign: Campaign, position: int, title: str) -> None:
-    stage = _stage(session, position)
+def _notify_stage(session: Session, campaign: Campaign, stage: StageRead, title: str) -> None:
     notifications.notify(
         session,
         stage.reviewer_ids,
         title=title,
-        body=f"「{campaign.name}」已进入第 {position} 环节「{stage.name}」，请及时审核。",
+        body=f"「{campaign.name}」已进入第 {stage.position} 环节「{stage.name}」，请及时审核。",
         link=f"approvals?plan={campaign.id}",
     )
 
@@ -478,6 +484,7 @@ def _notify_decision(
     session: Session,
     campaign: Campaign,
     stage: StageRead,
+    following: StageRead | None,
     decision: Decision,
     target: PlanState,
     comment: str,
@@ -501,8 +508,8 @@ def _notify_decision(
         body=body,
         link=f"plans?plan={campaign.id}",
     )
-    if target is S.IN_REVIEW:
-        _notify_stage(session, campaign, stage.position + 1, f"方案待审核：{campaign.name}")
+    if target is S.IN_REVIEW and following is not None:
+        _notify_stage(session, campaign, following, f"方案待审核：{campaign.name}")
 
 
 # --- the queue ------------------------------------------------------------------------------
