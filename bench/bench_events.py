@@ -20,7 +20,7 @@ from core.clock import SHANGHAI
 from core.funnel import import_events
 from core.permissions import Actor
 from db.engine import get_engine, write_transaction
-from db.migrate import upgrade_to_head
+from db.migrate import empty_postgres_schema, upgrade_to_head
 from db.models import ChannelCode, ChannelEvent, EventType
 from db.seed import seed_demo
 
@@ -39,11 +39,7 @@ WORDS = {
 def _fresh(backend: str) -> str:
     if backend == "sqlite":
         return scratch_sqlite("events")
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres_schema(PG_URL)
     upgrade_to_head(PG_URL)
     return PG_URL
 

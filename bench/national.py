@@ -16,7 +16,7 @@ from core import snapshots
 from core.clock import utcnow
 from db.bulk import bulk_insert, indexes_dropped
 from db.engine import get_engine
-from db.migrate import upgrade_to_head
+from db.migrate import empty_postgres_schema, upgrade_to_head
 from db.models import OrgLevel, OrgUnit
 from db.seed import demo_metric_arrays, running_totals
 
@@ -56,9 +56,7 @@ def build(url: str, outlets: int, days: int, say=print) -> dict:
 
 def _reset(url: str, engine: sa.Engine) -> None:
     if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
+        empty_postgres_schema(url)
     else:
         with engine.begin() as conn:
             tables = [

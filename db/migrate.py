@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -24,6 +25,15 @@ def alembic_config(url: str) -> Config:
 def upgrade_to_head(url: str) -> None:
     """Bring the database at `url` to the newest schema (creates it when empty)."""
     command.upgrade(alembic_config(url), "head")
+
+
+def empty_postgres_schema(url: str) -> None:
+    """Drop everything in the PostgreSQL database at `url` (tests and benchmarks start here)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
 
 
 def is_up_to_date(url: str) -> bool:

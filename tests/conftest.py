@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel
 
 from core.settings import get_settings
 from db.engine import get_engine
-from db.migrate import upgrade_to_head
+from db.migrate import empty_postgres_schema, upgrade_to_head
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -33,11 +33,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_ready() -> str:
     """Migrate the PostgreSQL test database once per run, from an empty schema."""
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres_schema(PG_URL)
     upgrade_to_head(PG_URL)
     return PG_URL
 
