@@ -569,8 +569,15 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
             if EventType(event_type) is EventType.ADD_FRIEND:
                 friends[code_id] += 1
     for code_id, count in friends.items():
-        codes[code_id].adds_count += count
-        session.add(codes[code_id])
+        # Counted in SQL: the code object may have been read before a scan or a callback
+        # elsewhere added to the same count.
+        session.execute(
+            sa.update(ChannelCode)
+            .where(ChannelCode.id == code_id)
+            .values(adds_count=ChannelCode.adds_count + count),
+            execution_options={"synchronize_session": False},
+        )
+        session.expire(codes[code_id], ["adds_count"])
     return new
 
 

@@ -21,6 +21,7 @@ from core.channels import (
 from core.clock import SHANGHAI
 from core.errors import PermissionDenied, ValidationFailed
 from core.funnel import GroupBy, funnel, funnel_total, import_events
+from db.engine import get_engine, write_transaction
 from db.models import (
     AssignmentRule,
     ChannelCode,
@@ -189,6 +190,25 @@ def test_an_event_repeated_in_a_file_or_across_files_is_stored_once(
     session.expire_all()
     assert session.get(ChannelCode, code.id).adds_count == 2
     assert len(session.exec(select(ChannelEvent.id)).all()) == 3
+
+
+def test_a_friend_added_elsewhere_meanwhile_is_not_lost_from_the_count(
+    session: Session, world, db_url: str
+) -> None:
+    code = session.get(ChannelCode, code_for(session, world).id)
+    session.commit()  # `code` now holds adds_count 0, as an import holds it while parsing
+    with Session(get_engine(db_url), expire_on_commit=False) as other:  # a live callback
+        record_event(
+            other, slug=code.slug, customer_id="wmA", event_type=EventType.ADD_FRIEND, at=NOON
+        )
+    with write_transaction(session):
+        new = channels.NewEvent(
+            code, NOON, EventType.ADD_FRIEND, channels.hash_customer("wmB"), None
+        )
+        assert channels.add_events(session, [new], "import") == 1
+    with Session(get_engine(db_url)) as fresh:
+        assert fresh.get(ChannelCode, code.id).adds_count == 2
+    assert code.adds_count == 2
 
 
 def test_import_hashes_customers_all_or_nothing_and_the_funnel_counts(
