@@ -30,12 +30,7 @@ with widgets.db() as session:
     stage_list = stages(session)
 city_names = {c.id: c.name for c in city_list}
 a, b, c, d = st.columns([1, 1, 1, 1])
-city_id = a.selectbox(
-    "市州",
-    [None, *city_names],
-    format_func=lambda i: "全部市州" if i is None else city_names[i],
-    key="queue_city",
-)
+city_id = widgets.city_filter(a, city_names, key="queue_city")
 kinds = b.multiselect(
     "类型",
     list(CampaignKind),

@@ -31,12 +31,7 @@ with widgets.db() as session:
 left, right = st.columns([1, 2])
 city_id = actor.city_id
 if city_choices:
-    city_id = left.selectbox(
-        "市州",
-        [None, *[c.id for c in city_choices]],
-        format_func=lambda c: "全部市州" if c is None else {u.id: u.name for u in city_choices}[c],
-        key="merchant_city",
-    )
+    city_id = widgets.city_filter(left, {c.id: c.name for c in city_choices}, key="merchant_city")
 text = right.text_input("搜索", key="merchant_text", placeholder="商户名称、地址或类别")
 
 with widgets.db() as session:

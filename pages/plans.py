@@ -42,12 +42,7 @@ if province_wide:
     with widgets.db() as session:
         city_names = {c.id: c.name for c in cities(session)}
     pick_city, left, middle, right = st.columns([1, 1, 1, 2])
-    city_id = pick_city.selectbox(
-        "市州",
-        [None, *city_names],
-        format_func=lambda i: "全部市州" if i is None else city_names[i],
-        key="plans_city",
-    )
+    city_id = widgets.city_filter(pick_city, city_names, key="plans_city")
 else:
     left, middle, right = st.columns([1, 1, 2])
     city_id = None

@@ -215,6 +215,16 @@ def _encode(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
     return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | None:
+    """A 市州 select led by 全部市州 (None): every city the user may see."""
+    return container.selectbox(
+        "市州",
+        [None, *names],
+        format_func=lambda i: "全部市州" if i is None else names[i],
+        key=key,
+    )
+
+
 def metric_picker(key: str, default: str = "new_friends") -> str:
     """The six metrics as a segmented control; returns the metric key."""
     from core.metrics import METRICS
