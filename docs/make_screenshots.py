@@ -6,16 +6,11 @@ page (as the role that uses it most) plus the outlet manager on a phone.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,12 +39,6 @@ SHOTS = [
 ]
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> int:
     from playwright.sync_api import sync_playwright
     from sqlmodel import Session
@@ -58,39 +47,14 @@ def main() -> int:
     from db.engine import get_engine
     from db.migrate import upgrade_to_head
     from db.seed import seed_demo
+    from tests.e2e.app_server import running_app
 
     db = Path(tempfile.mkdtemp()) / "shots.db"
     url = f"sqlite:///{db}"
     upgrade_to_head(url)
     with Session(get_engine(url)) as session:
         seed_demo(session, end_date=shanghai_today() - timedelta(days=1), progress=print)
-    port = _port()
-    env = {**os.environ, "DATABASE_URL": url, "DEMO_MODE": "1", "SCHEDULER_ENABLED": "0"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with running_app(url, db.with_suffix(".log")) as base:
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -109,9 +73,6 @@ def main() -> int:
                 mobile=True,
             )
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
     lines = [
         "# 界面截图 · Screenshots",
         "",

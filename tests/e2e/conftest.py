@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from sqlmodel import Session
@@ -24,8 +18,8 @@ from core.clock import shanghai_today
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
 from db.seed import seed_demo
+from tests.e2e.app_server import ROOT, running_app
 
-ROOT = Path(__file__).parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -34,12 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -60,54 +48,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser_path: str) -> Itera
     with Session(get_engine(url)) as session:
         seed_demo(session, end_date=shanghai_today() - timedelta(days=1), days=60, city_limit=2)
     get_engine(url).dispose()
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("e2e-log") / "server.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEMO_MODE": "1",
-        "SCHEDULER_ENABLED": "0",
-        "BASE_URL": f"http://127.0.0.1:{port}",
-    }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log_path.read_text())
-            time.sleep(0.3)
-        yield base
+        with running_app(url, log_path) as base:
+            yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
         if os.environ.get("KEEP_E2E_LOG"):
             ARTIFACTS.mkdir(exist_ok=True)
             shutil.copy(log_path, ARTIFACTS / "server.log")
