@@ -209,9 +209,23 @@ def load_upload_image(
     except Exception:
         # Pillow reports broken files as OSError, SyntaxError, ValueError, struct.error, …
         raise refuse("图片文件已损坏或不完整，请重新导出后上传") from None
-    image = ImageOps.exif_transpose(image)  # phone photos are stored sideways
+    image = _eight_bit(ImageOps.exif_transpose(image))  # phone photos are stored sideways
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey images as 8-bit grey. Pillow's own convert() clips them
+    instead of scaling (a 16-bit grey photo would come out white)."""
+    if image.mode.startswith("I;16"):
+        grey = np.asarray(image, dtype=np.uint16) >> 8
+    elif image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        grey = np.clip(values * (255.0 / top), 0, 255)
+    else:
+        return image
+    return Image.fromarray(grey.astype(np.uint8), mode="L")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -454,3 +454,15 @@ def test_render_many_works_under_an_unguarded_main_like_streamlits(
     worker.join(timeout=60)
     assert [index for index, _ in results] == [0, 1, 2, 3]
     assert sys.modules["__main__"] is stand_in
+
+
+def test_a_16_bit_grey_photo_keeps_its_tones() -> None:
+    # Pillow opens 16-bit grey PNGs as "I;16"; converting that straight to RGB clips every
+    # value above 255 to white.
+    ramp = np.linspace(0, 65535, 64 * 256).reshape(64, 256).astype(np.uint16)
+    loaded = load_upload_image(png_bytes(Image.fromarray(ramp)))
+    assert loaded.mode == "RGB"
+    grey = np.asarray(loaded)[:, :, 0].astype(int)
+    expected = (ramp >> 8).astype(int)
+    assert np.abs(grey - expected).max() <= 1
+    assert 120 <= grey.mean() <= 135  # a ramp, not a white sheet
