@@ -5,9 +5,12 @@ progress, each encoded as PNG reusing the compressed rows that the whole batch s
 from __future__ import annotations
 
 import multiprocessing
+import os
+import select
 import struct
 import sys
 import threading
+import time
 import types
 import zlib
 from collections import deque
@@ -132,6 +135,44 @@ def _render_chunk(jobs: list[Job]) -> list[bytes | _Failure]:
     return results
 
 
+def die_with(parent_pid: int) -> None:
+    """Pool initializer: the worker exits as soon as the process that started the batch dies.
+
+    Workers are children of the forkserver, not of the app, and each holds the pipes that
+    keep the forkserver and the resource tracker running. If the app is killed (kill -9, the
+    OOM killer) it never shuts its pool down, so without this the workers, the forkserver
+    and the tracker would all live on, orphaned, holding their memory.
+    """
+    threading.Thread(
+        target=_exit_after, args=(parent_pid,), name="parent-watch", daemon=True
+    ).start()
+
+
+def _exit_after(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)  # Linux: readable once the process has ended
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(pid):
+            time.sleep(1.0)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
     """forkserver: workers fork from a small single-threaded server instead of from the
     caller, which under Streamlit has several threads (fork there could copy a lock, or a
@@ -212,7 +253,9 @@ def render_many(
     pending: deque[tuple[int, Future[list[bytes | _Failure]]]] = deque()
     context = pool_context()
     forkserver.ensure_running()  # outside _main_hidden: the first start takes ~0.3 s
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with, initargs=(os.getpid(),)
+    )
     try:
 
         def submit() -> None:
