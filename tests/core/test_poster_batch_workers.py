@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -84,8 +85,6 @@ def test_killing_the_app_mid_batch_leaves_no_worker_behind(tmp_path: Path) -> No
         assert not left, f"processes left running after the app was killed: {left}"
     finally:
         for pid in helpers | {app.pid}:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         app.wait(10)
