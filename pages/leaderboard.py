@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.campaigns import board_campaigns
 from core.errors import DomainError
-from core.formatting import change_text, format_metric
+from core.formatting import change_text, format_metric, metric_number
 from core.metrics import latest_date
 from core.permissions import Action, Actor
 from core.rankings import (
@@ -165,8 +165,13 @@ with ranking_tab:
     )
     if campaign_id and not has_targets:
         st.caption("该活动没有这个指标的目标（目标只设在新增好友、转化客户和新增存款上）。")
+    numbers = {value_header: [metric_number(r.value, is_money=money) for r in rows]}
+    if has_targets:
+        numbers["目标"] = [
+            metric_number(r.target, is_money=money) if r.target else None for r in rows
+        ]
     widgets.table_download(
-        frame,
+        frame.assign(**numbers),  # the same table, with its amounts as numbers
         f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",
         key="board_dl",
     )

@@ -4,7 +4,6 @@ widgets every page uses (errors, empty states, downloads, money formatting)."""
 from __future__ import annotations
 
 import html
-import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from core import auth
+from core import auth, export
 from core.clock import shanghai_today
 from core.errors import DomainError
 from core.periods import Period
@@ -192,10 +191,12 @@ def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
 def table_download(
     frame: pd.DataFrame, file_stem: str, *, key: str, formats: Sequence[str] = ("csv", "xlsx")
 ) -> None:
-    """Download buttons for exactly the table shown (CSV opens in Excel thanks to the BOM)."""
+    """Download buttons for exactly the table shown, through the one export encoder (CSV
+    opens in Excel thanks to the BOM; text that a spreadsheet would run is neutralised)."""
+    header, rows = export.frame_table(frame)
     columns = st.columns(len(formats) + 3)
     for column, fmt in zip(columns, formats, strict=False):
-        data, mime = _encode(frame, fmt)
+        data, mime = export.encode(header, rows, fmt)
         column.download_button(
             f"下载 {fmt.upper()}",
             data,
@@ -205,14 +206,6 @@ def table_download(
             on_click="ignore",
             icon=":material/download:",
         )
-
-
-def _encode(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
-    if fmt == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig"), "text/csv"
-    buffer = io.BytesIO()
-    frame.to_excel(buffer, index=False)
-    return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | None:
@@ -318,12 +311,11 @@ def import_panel(
         "CSV（UTF-8 或 GBK）或 XLSX，表头用中文或英文均可。整个文件要么全部导入，要么一行都不导入。"
     )
     if template_name:
-        blank = pd.DataFrame(columns=[c.zh for c in columns]).to_csv(index=False)
         st.download_button(
             "下载空白模板",
-            blank.encode("utf-8-sig"),
+            export.to_csv_bytes([c.zh for c in columns], []),
             f"{template_name}.csv",
-            "text/csv",
+            export.CSV_MIME,
             key=f"{key}_template",
             on_click="ignore",
             icon=":material/download:",
