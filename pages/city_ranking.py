@@ -9,6 +9,7 @@ from core.metrics import METRICS, latest_date
 from core.permissions import Action
 from core.rankings import city_ranking
 from ui import widgets
+from ui.text import plot_text
 
 actor = widgets.require(Action.VIEW_CITY_RANKING)
 st.title("市州排名")
@@ -64,7 +65,7 @@ widgets.table_download(
 
 figure = go.Figure()
 figure.add_bar(
-    x=[r.name for r in rows],
+    x=[plot_text(r.name) for r in rows],
     y=[yuan(r.total) if money else r.total for r in rows],
     name="合计",
     marker_color=["#E0A100" if r.city_id == actor.city_id else "#007A3D" for r in rows],

@@ -18,6 +18,7 @@ from core.formatting import format_yuan
 from core.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
 from ui import widgets
+from ui.text import md
 
 EVENT_LABELS = {"create": "创建", "save": "保存", **{a.value: a.label for a in PlanAction}}
 
@@ -154,13 +155,14 @@ def summary(detail: CampaignDetail) -> None:
     d.metric("目标·新增存款", format_yuan(design.kpi_deposits_fen))
     targets = design.target_mode.label
     if design.target_county_ids:
-        targets += "：" + names.unit_list(design.target_county_ids)
+        targets += "：" + md(names.unit_list(design.target_county_ids))
     if design.target_outlet_ids:
-        targets += "：" + names.unit_list(design.target_outlet_ids)
-    st.markdown(
-        f"**参与网点**：{targets}  \n**参与商户**：{names.merchant_list(design.merchant_ids) or '—'}"
+        targets += "：" + md(names.unit_list(design.target_outlet_ids))
+    merchants = md(names.merchant_list(design.merchant_ids)) or "—"
+    st.markdown(f"**参与网点**：{targets}  \n**参与商户**：{merchants}")
+    stars = "；".join(
+        f"{s.level}星：{md('、'.join(s.rights))}" for s in design.star_rights if s.rights
     )
-    stars = "；".join(f"{s.level}星：{'、'.join(s.rights)}" for s in design.star_rights if s.rights)
     st.markdown(f"**星级权益**：{stars or '—'}")
     if design.notes:
         with st.expander("方案说明"):
@@ -231,7 +233,7 @@ def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -
             return attachment_content(session, actor=actor, attachment_id=item.id)[2]
 
     container.download_button(
-        f"{item.filename}（{item.size // 1024} KB）",
+        f"{md(item.filename)}（{item.size // 1024} KB）",
         content,
         file_name=item.filename,
         mime=item.content_type,

@@ -21,6 +21,7 @@ from core.periods import Period
 from core.permissions import Action, Actor, ensure_allowed
 from core.settings import get_settings
 from db.engine import session_scope
+from ui.text import md
 
 SESSION_COOKIE = "rds_session"
 TOKEN_KEY = "session_token"  # AppTest presets this; browsers use the cookie
@@ -75,13 +76,14 @@ def require(action: Action) -> Actor:
     try:
         ensure_allowed(actor, action)
     except DomainError as exc:
-        st.error(exc.message)
+        st.error(md(exc.message))
         st.stop()
     return actor
 
 
 def show_error(exc: DomainError) -> None:
-    st.error(exc.message, icon=":material/error:")
+    # Messages quote what users typed (names, file names, cells): show them as plain text.
+    st.error(md(exc.message), icon=":material/error:")
 
 
 def empty_state(text: str, icon: str = ":material/inbox:") -> None:
@@ -171,7 +173,7 @@ def apply_global_style() -> None:
 
 def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.display_name}**  \n{actor.role.label} · {org_label}")
+        st.markdown(f"**{md(actor.display_name)}**  \n{actor.role.label} · {md(org_label)}")
         if unread:
             st.page_link(
                 "pages/notifications.py",
@@ -275,7 +277,8 @@ def rank_delta(change: int | None) -> str | None:
 
 
 def flash(message: str) -> None:
-    """A success message that survives the rerun that follows a change."""
+    """A success message that survives the rerun that follows a change (plain text: it
+    often names what was changed)."""
     st.session_state["_flash"] = message
 
 
@@ -285,7 +288,7 @@ def show_flash() -> None:
     # faded) until the run ends.
     slot = st.empty()
     if message := st.session_state.pop("_flash", None):
-        slot.success(message, icon=":material/check_circle:")
+        slot.success(md(message), icon=":material/check_circle:")
 
 
 def columns_hint(columns: Sequence, note: str) -> None:
@@ -345,11 +348,11 @@ def import_report(report, key: str) -> None:
     from core.tabular import problems_as_rows
 
     if report.ok:
-        st.success(report.summary())
+        st.success(md(report.summary()))
         if getattr(report, "ignored_columns", None):
-            st.caption("已忽略无法识别的列：" + "、".join(report.ignored_columns))
+            st.caption("已忽略无法识别的列：" + md("、".join(report.ignored_columns)))
         return
-    st.error(report.summary())
+    st.error(md(report.summary()))
     problems = pd.DataFrame(problems_as_rows(report.problems))
     st.dataframe(problems, hide_index=True, key=f"{key}_problems")
     table_download(problems, "导入问题清单", key=f"{key}_problems_dl")
