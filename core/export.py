@@ -93,20 +93,29 @@ def to_xlsx_bytes(header: Sequence[str], rows: Rows, *, sheet: str = "Sheet1") -
     worksheet = book.create_sheet(sheet)
     bold = Font(bold=True)
 
-    def cell(value: Cell, *, header: bool = False) -> WriteOnlyCell:
-        if isinstance(value, str):
-            # openpyxl refuses control characters and would read "=…" or "#N/A" as a
-            # formula or an error code: strip the former, force the string type.
-            item = WriteOnlyCell(worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-            item.data_type = "s"
-        else:
-            item = WriteOnlyCell(worksheet, value=value)
-        if header:
-            item.font = bold
+    def text_cell(value: str, font: Font | None = None) -> WriteOnlyCell:
+        item = WriteOnlyCell(worksheet, value=value)
+        item.data_type = "s"  # "#N/A" and the like would otherwise be typed error codes
+        if font:
+            item.font = font
         return item
 
-    for index, row in enumerate(_safe_rows(header, rows)):
-        worksheet.append([cell(value, header=index == 0) for value in row])
+    def cell(value: Cell) -> Cell | WriteOnlyCell:
+        if not isinstance(value, str):
+            return value
+        # openpyxl refuses control characters; dropping them may uncover a formula start.
+        text = safe_text(ILLEGAL_CHARACTERS_RE.sub("", value))
+        # A plain str is much cheaper than a cell object, and openpyxl types it as a string
+        # unless it starts with "=" (safe_text saw to that) or is an error code.
+        return text_cell(text) if text.startswith("#") else text
+
+    def header_cell(value: Cell) -> WriteOnlyCell:
+        return text_cell(safe_text(ILLEGAL_CHARACTERS_RE.sub("", str(value or ""))), bold)
+
+    safe = iter(_safe_rows(header, rows))
+    worksheet.append([header_cell(value) for value in next(safe)])
+    for row in safe:
+        worksheet.append([cell(value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -91,12 +91,13 @@ def test_csv_and_xlsx_neutralise_text_and_keep_numbers() -> None:
 
 
 def test_xlsx_never_stores_a_formula_or_an_error_code() -> None:
-    data = to_xlsx_bytes(["a"], [["#N/A"], ["bell\x07"], ["=A1"]])
+    data = to_xlsx_bytes(["a"], [["#N/A"], ["bell\x07"], ["=A1"], ["\x01=1+1"]])
     cells = [row[0] for row in load_workbook(io.BytesIO(data)).active.iter_rows(min_row=2)]
     assert [(c.value, c.data_type) for c in cells] == [
         ("#N/A", "s"),
         ("bell", "s"),  # control characters Excel refuses are dropped, not crashed on
         ("'=A1", "s"),
+        ("'=1+1", "s"),  # what is left once the control character is dropped is neutralised
     ]
 
 
