@@ -5,6 +5,8 @@ that plan versions are compared on."""
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -294,23 +296,35 @@ def _coupon_problems(index: int, coupon: Coupon, merchants: set[int]) -> list[Fi
 # --- comparing versions ------------------------------------------------------------------
 
 
-def flatten(design: CampaignDesign, *, names: dict[int, str] | None = None) -> dict[str, str]:
-    """Field label → displayed value, the unit versions are compared in."""
-    names = names or {}
+@dataclass(frozen=True)
+class DesignNames:
+    """Names of the org units and merchants a design refers to, kept apart by kind: the two
+    tables number their rows independently, so one id can be an outlet and a merchant."""
 
-    def listed(ids: list[int]) -> str:
-        return "、".join(names.get(i, str(i)) for i in ids) or "—"
+    units: dict[int, str] = field(default_factory=dict)
+    merchants: dict[int, str] = field(default_factory=dict)
+
+    def unit_list(self, ids: Iterable[int]) -> str:
+        return "、".join(self.units.get(i, str(i)) for i in ids)
+
+    def merchant_list(self, ids: Iterable[int]) -> str:
+        return "、".join(self.merchants.get(i, str(i)) for i in ids)
+
+
+def flatten(design: CampaignDesign, *, names: DesignNames | None = None) -> dict[str, str]:
+    """Field label → displayed value, the unit versions are compared in."""
+    names = names or DesignNames()
 
     flat = {
         "活动名称": design.name,
         "活动类型": design.kind.label,
         "活动期": f"{design.start_date} 至 {design.end_date}",
         "参与范围": design.target_mode.label,
-        "参与区县": listed(design.target_county_ids),
-        "参与网点": listed(design.target_outlet_ids),
+        "参与区县": names.unit_list(design.target_county_ids) or "—",
+        "参与网点": names.unit_list(design.target_outlet_ids) or "—",
         "权益日规则": design.rule.describe(),
         "权益日": "、".join(d.strftime("%m-%d") for d in design.rights_days()) or "—",
-        "参与商户": listed(design.merchant_ids),
+        "参与商户": names.merchant_list(design.merchant_ids) or "—",
         "目标·新增好友": str(design.kpi_new_friends),
         "目标·转化客户": str(design.kpi_conversions),
         "目标·新增存款": format_yuan(design.kpi_deposits_fen),
@@ -326,7 +340,7 @@ def flatten(design: CampaignDesign, *, names: dict[int, str] | None = None) -> d
         flat[f"{prefix}·数量/限领"] = f"{c.quantity} 张，每人限 {c.per_member_limit} 张"
         flat[f"{prefix}·最低星级"] = f"{c.min_star} 星"
         flat[f"{prefix}·出资比例"] = f"邮政 {c.post_share_pct}% / 商户 {100 - c.post_share_pct}%"
-        flat[f"{prefix}·承兑商户"] = listed(c.merchant_ids)
+        flat[f"{prefix}·承兑商户"] = names.merchant_list(c.merchant_ids) or "—"
     return flat
 
 

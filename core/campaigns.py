@@ -12,7 +12,13 @@ from sqlmodel import Session, select
 from core import audit
 from core.audit import AuditAction
 from core.budget import Budget, budget_for
-from core.campaign_design import CampaignDesign, draft_problems, flatten, new_design
+from core.campaign_design import (
+    CampaignDesign,
+    DesignNames,
+    draft_problems,
+    flatten,
+    new_design,
+)
 from core.clock import shanghai_today, utcnow
 from core.compliance import ComplianceHit, check
 from core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
@@ -86,7 +92,7 @@ class CampaignDetail:
     events: list[EventRead]
     attachments: list[AttachmentRead]
     versions: list[int]
-    names: dict[int, str] = field(default_factory=dict)  # ids in the design → names
+    names: DesignNames = field(default_factory=DesignNames)  # ids in the design → names
 
 
 def load_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -368,24 +374,21 @@ def campaign_detail(
     )
 
 
-def design_names(session: Session, design: CampaignDesign) -> dict[int, str]:
+def design_names(session: Session, design: CampaignDesign) -> DesignNames:
     """Names of the org units and merchants a design refers to (for display and diffs)."""
     unit_ids = set(design.target_county_ids) | set(design.target_outlet_ids)
     merchant_ids = set(design.merchant_ids) | {m for c in design.coupons for m in c.merchant_ids}
-    names = {}
-    if unit_ids:
-        names.update(
-            session.execute(
-                sa.select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(unit_ids))
-            ).all()
-        )
-    if merchant_ids:
-        names.update(
-            session.execute(
-                sa.select(Merchant.id, Merchant.name).where(Merchant.id.in_(merchant_ids))
-            ).all()
-        )
-    return names
+    return DesignNames(
+        units=_names(session, OrgUnit, unit_ids), merchants=_names(session, Merchant, merchant_ids)
+    )
+
+
+def _names(
+    session: Session, table: type[OrgUnit] | type[Merchant], ids: set[int]
+) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(sa.select(table.id, table.name).where(table.id.in_(ids))).all())
 
 
 def flat_design(session: Session, design: CampaignDesign) -> dict[str, str]:

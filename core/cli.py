@@ -204,10 +204,10 @@ def _leaderboard_args(p: argparse.ArgumentParser) -> None:
     _leaderboard_args,
 )
 def _leaderboard(args: argparse.Namespace) -> int:
-    import csv
     import json
 
-    from core.formatting import change_text, format_metric, yuan
+    from core.export import write_csv
+    from core.formatting import change_text, format_metric, metric_number
     from core.org import unit_by_code
     from core.periods import custom
     from core.rankings import BoardQuery, leaderboard
@@ -219,9 +219,6 @@ def _leaderboard(args: argparse.Namespace) -> int:
         )
         board = leaderboard(session, actor=_operator(), query=query)
     money = board.metric.is_money
-
-    def plain(value: int) -> str:
-        return f"{yuan(value):.2f}" if money else str(value)
 
     columns = [
         "rank",
@@ -238,7 +235,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
             r.rank,
             r.code,
             r.name,
-            plain(r.value),
+            metric_number(r.value, is_money=money),
             r.city,
             r.county,
             r.previous_rank or "",
@@ -247,13 +244,11 @@ def _leaderboard(args: argparse.Namespace) -> int:
         for r in board.rows
     ]
     if args.format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(records)
+        write_csv(sys.stdout, columns, records)
     elif args.format == "json":
         print(
             json.dumps(
-                [dict(zip(columns, rec, strict=True)) for rec in records],
+                [{**dict(zip(columns, rec, strict=True)), "value": str(rec[3])} for rec in records],
                 ensure_ascii=False,
                 indent=2,
             )

@@ -9,9 +9,11 @@ import zipfile
 from collections.abc import Callable, Sequence
 
 from core.channels import CodeRead
+from core.export import to_csv_bytes
 
 ProgressFn = Callable[[int, int], None]
 QR_SIZES = (300, 600, 1000, 1500)
+INDEX_HEADER = ("网点", "活码", "渠道", "链接", "文件")
 
 
 def safe_name(text: str) -> str:
@@ -43,18 +45,14 @@ def codes_zip(
     from core.qr import qr_png, qr_svg
 
     buffer = io.BytesIO()
-    index = ["网点,活码,渠道,链接,文件"]
+    index: list[list[str]] = []
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for done, code in enumerate(codes, start=1):
             ext = "svg" if svg else "png"
             path = f"{safe_name(folder)}/{safe_name(code.outlet_name)}/{safe_name(code.name)}_{code.slug}.{ext}"
             archive.writestr(path, qr_svg(code.url) if svg else qr_png(code.url, size_px=size_px))
-            index.append(
-                f"{code.outlet_name},{code.name},{code.channel_type.label},{code.url},{path}"
-            )
+            index.append([code.outlet_name, code.name, code.channel_type.label, code.url, path])
             if progress:
                 progress(done, len(codes))
-        archive.writestr(
-            f"{safe_name(folder)}/活码清单.csv", ("\n".join(index) + "\n").encode("utf-8-sig")
-        )
+        archive.writestr(f"{safe_name(folder)}/活码清单.csv", to_csv_bytes(INDEX_HEADER, index))
     return buffer.getvalue()

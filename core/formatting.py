@@ -50,6 +50,11 @@ def format_metric(value: int, *, is_money: bool, compact: bool = True) -> str:
     return format_yuan(value, compact=compact) if is_money else format_count(value, compact=compact)
 
 
+def metric_number(value: int, *, is_money: bool) -> int | Decimal:
+    """A metric as a number for an exported table: exact yuan for money, else the count."""
+    return yuan(value).quantize(Decimal("0.01")) if is_money else value
+
+
 def format_change(current: int, previous: int) -> str:
     """'+12.3%' against the previous value; '新增' when there was nothing before."""
     if current == previous:

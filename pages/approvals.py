@@ -20,6 +20,7 @@ from core.org import cities
 from core.permissions import Action
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind, PlanState
 from ui import plan_detail, plan_view, widgets
+from ui.text import md
 
 actor = widgets.require(Action.REVIEW_PLANS)
 st.title("方案审核")
@@ -107,7 +108,7 @@ else:
 
 with widgets.db() as session:
     detail = campaign_detail(session, actor=actor, campaign_id=row.campaign_id)
-st.subheader(f"{row.name}（{row.city}）")
+st.subheader(f"{md(row.name)}（{md(row.city)}）")
 st.markdown(
     plan_view.state_badge(row.state, row.stage, len(stage_list))
     + f"　第 {row.version} 版　已等待 {row.waiting_days} 个工作日"
@@ -123,7 +124,7 @@ plan_detail.show(detail, actor, key="review_detail")
 
 st.divider()
 if not row.mine:
-    st.info(f"该方案在第 {row.stage} 环节「{row.stage_name}」，不是您负责的环节，只能查看。")
+    st.info(f"该方案在第 {row.stage} 环节「{md(row.stage_name)}」，不是您负责的环节，只能查看。")
     st.stop()
 comment = st.text_area(
     "审核意见",
@@ -135,9 +136,9 @@ comment = st.text_area(
 
 @st.dialog("确认审核决定")
 def confirm(decision: Decision) -> None:
-    st.markdown(f"确定 **{decision.label}**「{row.name}」？")
+    st.markdown(f"确定 **{decision.label}**「{md(row.name)}」？")
     if comment.strip():
-        st.caption(f"意见：{comment.strip()}")
+        st.caption(f"意见：{md(comment.strip())}")
     if st.button(f"确认{decision.label}", type="primary", key="review_confirm"):
         try:
             with widgets.db() as session:

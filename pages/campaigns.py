@@ -22,6 +22,7 @@ from core.errors import DomainError
 from core.permissions import Action
 from db.models import PlanState
 from ui import campaign_editor, plan_view, widgets
+from ui.text import md
 
 actor = widgets.require(Action.MANAGE_CAMPAIGNS)
 st.title("活动设计")
@@ -71,7 +72,7 @@ with top_right.popover("以已有活动为模板", icon=":material/content_copy:
                 with widgets.db() as session:
                     copied = copy_campaign(session, actor=actor, source_id=source.id)
                 st.query_params["plan"] = str(copied.id)
-                st.toast(f"已复制为「{copied.name}」", icon=":material/check_circle:")
+                st.toast(f"已复制为「{md(copied.name)}」", icon=":material/check_circle:")
                 st.rerun()
             except DomainError as exc:
                 widgets.show_error(exc)
@@ -102,7 +103,7 @@ except DomainError as exc:
 
 if detail is not None and detail.row.state is PlanState.RETURNED:
     st.warning(
-        f"该方案已被退回。{plan_view.latest_comment(detail)}  修改后可重新提交。",
+        f"该方案已被退回。{md(plan_view.latest_comment(detail))}  修改后可重新提交。",
         icon=":material/undo:",
     )
 

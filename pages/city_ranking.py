@@ -4,11 +4,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.formatting import change_text, format_metric, round_half_up, yuan
+from core.formatting import change_text, format_metric, metric_number, round_half_up, yuan
 from core.metrics import METRICS, latest_date
 from core.permissions import Action
 from core.rankings import city_ranking
 from ui import widgets
+from ui.text import plot_text
 
 actor = widgets.require(Action.VIEW_CITY_RANKING)
 st.title("市州排名")
@@ -37,6 +38,8 @@ def average_text(value) -> str:
     return format_metric(round_half_up(value), is_money=money, compact=False)
 
 
+unit = "(元)" if money else ""
+total_header, average_header = f"合计{unit}", f"网点平均{unit}"
 frame = pd.DataFrame(
     [
         {
@@ -44,19 +47,25 @@ frame = pd.DataFrame(
             "变化": change_text(r.change, had_previous=had_previous),
             "市州": r.name + (" （本市）" if r.city_id == actor.city_id else ""),
             "网点数": r.outlets,
-            f"合计{'(元)' if money else ''}": format_metric(r.total, is_money=money, compact=False),
-            f"网点平均{'(元)' if money else ''}": average_text(r.average),
+            total_header: format_metric(r.total, is_money=money, compact=False),
+            average_header: average_text(r.average),
             "平均名次": r.rank_average,
         }
         for r in rows
     ]
 )
 st.dataframe(frame, hide_index=True, key="city_table")
-widgets.table_download(frame, f"市州排名_{spec.label}_{period.start}_{period.end}", key="city_dl")
+numbers = {  # the same table, with its amounts as numbers
+    total_header: [metric_number(r.total, is_money=money) for r in rows],
+    average_header: [metric_number(round_half_up(r.average), is_money=money) for r in rows],
+}
+widgets.table_download(
+    frame.assign(**numbers), f"市州排名_{spec.label}_{period.start}_{period.end}", key="city_dl"
+)
 
 figure = go.Figure()
 figure.add_bar(
-    x=[r.name for r in rows],
+    x=[plot_text(r.name) for r in rows],
     y=[yuan(r.total) if money else r.total for r in rows],
     name="合计",
     marker_color=["#E0A100" if r.city_id == actor.city_id else "#007A3D" for r in rows],

@@ -19,6 +19,7 @@ from core.permissions import Action, allowed
 from core.posters import outlet_posters
 from ui import widgets
 from ui.code_form import code_form
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_CHANNEL_CODES)
 st.title("渠道活码")
@@ -38,7 +39,7 @@ with widgets.db() as session:
 
 dead = [c for c in codes if c.problem]
 if dead:
-    named = "；".join(f"「{c.name}」{c.problem}" for c in dead[:3])
+    named = "；".join(f"「{md(c.name)}」{md(c.problem)}" for c in dead[:3])
     named += " 等" if len(dead) > 3 else ""
     st.warning(
         f"有 {len(dead)} 个活码已无法接待客户：{named}。已排在下表最前，"
@@ -163,12 +164,12 @@ if can_manage:
         data, slot_problems = code_form(choices)
         if st.button("创建活码", type="primary", key="code_create"):
             if slot_problems:
-                st.error("接待时段有误：" + "；".join(slot_problems))
+                st.error("接待时段有误：" + md("；".join(slot_problems)))
                 st.stop()
             try:
                 with widgets.db() as session:
                     created = create_code(session, actor=actor, data=data)
-                st.toast(f"已创建活码「{created.name}」", icon=":material/qr_code_2:")
+                st.toast(f"已创建活码「{md(created.name)}」", icon=":material/qr_code_2:")
                 st.rerun()
             except DomainError as exc:
                 widgets.show_error(exc)
@@ -188,7 +189,7 @@ if can_manage:
             key="batch_campaign",
         )
         st.caption(
-            f"将为{names.get(city_id, '')} {len(choices.outlets)} 个网点中有在职员工的网点生成；已有的同名活码会沿用，不会重复生成。"
+            f"将为{md(names.get(city_id, ''))} {len(choices.outlets)} 个网点中有在职员工的网点生成；已有的同名活码会沿用，不会重复生成。"
         )
         if st.button("批量生成", type="primary", key="batch_go", icon=":material/auto_awesome:"):
             with st.spinner("正在生成活码…"), widgets.db() as session:
@@ -222,7 +223,7 @@ if can_manage:
                         moved = hand_over(
                             session, actor=actor, from_staff_id=leaver, to_staff_id=heir
                         )
-                    st.success(f"已完成：{moved} 位客户由 {people[heir]} 继承。")
+                    st.success(f"已完成：{moved} 位客户由 {md(people[heir])} 继承。")
                 except DomainError as exc:
                     widgets.show_error(exc)
 

@@ -8,6 +8,7 @@ from core.clock import shanghai_today
 from core.dashboard import HomeOverview, home_overview
 from core.permissions import Action, Actor
 from ui import nav, widgets
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_DASHBOARD)
 
@@ -19,9 +20,9 @@ def load(actor: Actor, today: str) -> HomeOverview:
 
 
 overview = load(actor, shanghai_today().isoformat())
-st.title(f"您好，{actor.display_name}")
+st.title(f"您好，{md(actor.display_name)}")
 st.caption(
-    f"{overview.scope_label} · 近 30 天（{overview.start} 至 {overview.end}），与前 30 天对比"
+    f"{md(overview.scope_label)} · 近 30 天（{overview.start} 至 {overview.end}），与前 30 天对比"
     + (f" · 数据截至 {overview.latest_date}" if overview.latest_date else "")
 )
 
@@ -29,7 +30,7 @@ if overview.attention:
     st.subheader("需要关注")
     for item in overview.attention:
         show = {"warning": st.warning, "success": st.success}.get(item.level, st.info)
-        show(item.text)
+        show(md(item.text))  # names outlets and campaigns
         nav.link_to(actor, item.page)
 
 if overview.latest_date is None:

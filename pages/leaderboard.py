@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.campaigns import board_campaigns
 from core.errors import DomainError
-from core.formatting import change_text, format_metric
+from core.formatting import change_text, format_metric, metric_number
 from core.metrics import latest_date
 from core.permissions import Action, Actor
 from core.rankings import (
@@ -20,6 +20,7 @@ from core.rankings import (
     rank_history,
 )
 from ui import charts, widgets
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_METRICS)
 st.title("网点排行")
@@ -85,7 +86,7 @@ except DomainError as exc:
 money = board.metric.is_money
 had_previous = any(row.previous_rank is not None for row in board.rows)
 st.caption(
-    f"{board.scope_label} · {board.metric.label} · {board.period.text()} · 共 {board.outlet_count} 个网点"
+    f"{md(board.scope_label)} · {board.metric.label} · {md(board.period.text())} · 共 {board.outlet_count} 个网点"
     f" · 名次变化对比 {board.previous.start} 至 {board.previous.end} · 数据截至 {board.data_until}"
 )
 
@@ -93,7 +94,7 @@ if board.mine is not None:
     mine = board.mine
     detail = load_detail(actor, mine.outlet_id, query)
     card = st.container(border=True)
-    card.markdown(f"**本网点：{mine.name}**")
+    card.markdown(f"**本网点：{md(mine.name)}**")
     a, b, c, d = card.columns(4)
     a.metric(
         f"本范围名次（共 {board.outlet_count}）",
@@ -105,7 +106,7 @@ if board.mine is not None:
         c.metric(
             "距上一名",
             format_metric(detail.gap_to_next, is_money=money),
-            help=f"超过「{detail.next_name}」还需要的量",
+            help=f"超过「{md(detail.next_name)}」还需要的量",
         )
     else:
         c.metric("距上一名", "已是第一")
@@ -165,8 +166,13 @@ with ranking_tab:
     )
     if campaign_id and not has_targets:
         st.caption("该活动没有这个指标的目标（目标只设在新增好友、转化客户和新增存款上）。")
+    numbers = {value_header: [metric_number(r.value, is_money=money) for r in rows]}
+    if has_targets:
+        numbers["目标"] = [
+            metric_number(r.target, is_money=money) if r.target else None for r in rows
+        ]
     widgets.table_download(
-        frame,
+        frame.assign(**numbers),  # the same table, with its amounts as numbers
         f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",
         key="board_dl",
     )
@@ -200,7 +206,7 @@ with detail_tab:
     gap = (
         "已是第一"
         if detail.gap_to_next is None
-        else f"距「{detail.next_name}」差 {format_metric(detail.gap_to_next, is_money=money)}"
+        else f"距「{md(detail.next_name)}」差 {format_metric(detail.gap_to_next, is_money=money)}"
     )
     st.markdown(
         f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"

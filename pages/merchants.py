@@ -17,6 +17,7 @@ from core.org import units_in_scope
 from core.permissions import Action, allowed
 from db.models import OrgLevel
 from ui import widgets
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_MERCHANTS)
 st.title("联盟商户")
@@ -132,7 +133,7 @@ with add_tab:
         try:
             with widgets.db() as session:
                 saved = save_merchant(session, actor=actor, data=data)
-            st.toast(f"已新增商户「{saved.name}」", icon=":material/check_circle:")
+            st.toast(f"已新增商户「{md(saved.name)}」", icon=":material/check_circle:")
             st.rerun()
         except DomainError as exc:
             widgets.show_error(exc)

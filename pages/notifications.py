@@ -6,6 +6,7 @@ from core.clock import format_timestamp
 from core.notifications import mark_read, my_notifications
 from core.permissions import Action
 from ui import nav, widgets
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_NOTIFICATIONS)
 st.title("消息通知")
@@ -32,10 +33,10 @@ if unread and st.button(
 for note in notes:
     with st.container(border=True):
         head, when = st.columns([4, 1])
-        head.markdown(("" if note.read else ":red-badge[未读] ") + f"**{note.title}**")
+        head.markdown(("" if note.read else ":red-badge[未读] ") + f"**{md(note.title)}**")
         when.caption(format_timestamp(note.created_at))
         if note.body:
-            st.write(note.body)
+            st.markdown(md(note.body))
         nav.link_to(actor, note.page, query_params=note.params)
 if unread:
     with widgets.db() as session:

@@ -21,6 +21,7 @@ from core.org import cities
 from core.permissions import Action, allowed
 from db.models import CAMPAIGN_KIND_LABELS, PLAN_STATE_LABELS, CampaignKind, PlanState
 from ui import plan_detail, plan_view, widgets
+from ui.text import md
 
 actor = widgets.require(Action.VIEW_CAMPAIGNS)
 st.title("活动方案")
@@ -134,14 +135,16 @@ else:
 
 with widgets.db() as session:
     detail = campaign_detail(session, actor=actor, campaign_id=current.id)
-st.subheader(current.name)
+st.subheader(md(current.name))
 st.markdown(
     plan_view.state_badge(current.state, current.current_stage, len(stage_list))
     + f"　{NEXT_STEP[current.state]}"
 )
 comment = plan_view.latest_comment(detail)
 if comment:
-    (st.warning if current.state in (PlanState.RETURNED, PlanState.REJECTED) else st.info)(comment)
+    (st.warning if current.state in (PlanState.RETURNED, PlanState.REJECTED) else st.info)(
+        md(comment)
+    )
 
 actions = available_actions(actor, current.state)
 step = next((a for a in actions if a in DATE_STEPS), None)

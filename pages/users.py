@@ -8,6 +8,7 @@ from core.errors import DomainError
 from core.permissions import Action, Role
 from core.users import UserCreate, create_user, list_users, reset_password, set_active, unlock_user
 from ui import widgets
+from ui.text import md
 
 actor = widgets.require(Action.MANAGE_USERS)
 st.title("用户管理")
@@ -42,13 +43,13 @@ with manage:
             if a.button("解锁", key="users_unlock", disabled=not chosen.locked):
                 with widgets.db() as session:
                     unlock_user(session, actor=actor, user_id=chosen.id)
-                st.toast(f"已解锁 {chosen.username}")
+                st.toast(f"已解锁 {md(chosen.username)}")
                 st.rerun()
             label = "停用" if chosen.active else "启用"
             if b.button(label, key="users_toggle"):
                 with widgets.db() as session:
                     set_active(session, actor=actor, user_id=chosen.id, active=not chosen.active)
-                st.toast(f"已{label} {chosen.username}")
+                st.toast(f"已{label} {md(chosen.username)}")
                 st.rerun()
             with c.popover("重置密码"):
                 new_password = st.text_input("新密码", type="password", key="users_new_password")
@@ -57,7 +58,7 @@ with manage:
                         reset_password(
                             session, actor=actor, user_id=chosen.id, new_password=new_password
                         )
-                    st.success(f"已重置 {chosen.username} 的密码，其已登录的会话均已退出。")
+                    st.success(f"已重置 {md(chosen.username)} 的密码，其已登录的会话均已退出。")
         except DomainError as exc:
             widgets.show_error(exc)
 
@@ -81,7 +82,7 @@ with create, st.form("users_create", clear_on_submit=False):
                     data=UserCreate(username, display_name, role, password, org_code),
                 )
             st.toast(
-                f"已创建用户 {created.username}（{created.role.label}，{created.org_name}）",
+                f"已创建用户 {md(created.username)}（{created.role.label}，{md(created.org_name)}）",
                 icon=":material/check_circle:",
             )
             st.rerun()

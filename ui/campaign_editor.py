@@ -22,6 +22,7 @@ from core.campaign_design import (
 )
 from core.campaigns import EditorChoices
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind
+from ui.text import md
 
 COUPON_COLUMNS = [
     "名称",
@@ -155,7 +156,7 @@ def _basics(design: CampaignDesign, choices: EditorChoices, key: str) -> tuple:
             placeholder="选择网点（可搜索）",
         )
     else:
-        st.caption(f"{choices.city_name}全部 {len(choices.outlets)} 个网点参与。")
+        st.caption(f"{md(choices.city_name)}全部 {len(choices.outlets)} 个网点参与。")
     return name, kind, period, (mode, counties, outlets)
 
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from core.funnel import STAGES, FunnelRow
 from core.rankings import BoardRow
 from db.models import EventType
+from ui.text import plot_text
 
 GREEN, GOLD, LIGHT = "#007A3D", "#E0A100", "#7FBF9A"
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
@@ -25,7 +26,7 @@ def top_bar(rows: list[BoardRow], *, money: bool) -> go.Figure:
     figure = go.Figure(
         go.Bar(
             x=[_plot(r.value, money) for r in shown],
-            y=[f"{r.rank}. {r.name}" for r in shown],
+            y=[f"{r.rank}. {plot_text(r.name)}" for r in shown],
             orientation="h",
             marker_color=[GOLD if r.is_mine else GREEN for r in shown],
         )
@@ -47,6 +48,7 @@ def distribution(values: list[int], mine: int | None, *, money: bool) -> go.Figu
 
 
 def daily(points: list[tuple[date, int]], title: str, *, money: bool) -> go.Figure:
+    """`title` is plain text (it names the outlet)."""
     figure = go.Figure(
         go.Scatter(
             x=[d for d, _ in points],
@@ -55,7 +57,7 @@ def daily(points: list[tuple[date, int]], title: str, *, money: bool) -> go.Figu
             line_color=GREEN,
         )
     )
-    figure.update_layout(title=title, height=300, margin=MARGIN)
+    figure.update_layout(title=plot_text(title), height=300, margin=MARGIN)
     return figure
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.approvals import ACTION_LABELS, DiffRow, PlanAction
 from core.budget import Budget
-from core.campaign_design import WEEKDAY_NAMES, CampaignDesign, month_grids
+from core.campaign_design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
 from core.campaigns import AttachmentRead, CampaignDetail, attachment_content
 from core.clock import format_timestamp
 from core.compliance import ComplianceHit
@@ -18,6 +18,7 @@ from core.formatting import format_yuan
 from core.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
 from ui import widgets
+from ui.text import md
 
 EVENT_LABELS = {"create": "创建", "save": "保存", **{a.value: a.label for a in PlanAction}}
 
@@ -124,7 +125,7 @@ def compliance_panel(hits: list[ComplianceHit]) -> None:
     )
 
 
-def coupons_table(design: CampaignDesign, names: dict[int, str]) -> None:
+def coupons_table(design: CampaignDesign, names: DesignNames) -> None:
     if not design.coupons:
         st.info("没有设置权益券。")
         return
@@ -137,7 +138,7 @@ def coupons_table(design: CampaignDesign, names: dict[int, str]) -> None:
             "每人限领": c.per_member_limit,
             "最低星级": f"{c.min_star} 星",
             "出资": f"邮政 {c.post_share_pct}% / 商户 {100 - c.post_share_pct}%",
-            "承兑商户": "、".join(names.get(m, str(m)) for m in c.merchant_ids) or "—",
+            "承兑商户": names.merchant_list(c.merchant_ids) or "—",
         }
         for c in design.coupons
     ]
@@ -154,13 +155,14 @@ def summary(detail: CampaignDetail) -> None:
     d.metric("目标·新增存款", format_yuan(design.kpi_deposits_fen))
     targets = design.target_mode.label
     if design.target_county_ids:
-        targets += "：" + "、".join(names.get(i, str(i)) for i in design.target_county_ids)
+        targets += "：" + md(names.unit_list(design.target_county_ids))
     if design.target_outlet_ids:
-        targets += "：" + "、".join(names.get(i, str(i)) for i in design.target_outlet_ids)
-    st.markdown(
-        f"**参与网点**：{targets}  \n**参与商户**：{'、'.join(names.get(m, str(m)) for m in design.merchant_ids) or '—'}"
+        targets += "：" + md(names.unit_list(design.target_outlet_ids))
+    merchants = md(names.merchant_list(design.merchant_ids)) or "—"
+    st.markdown(f"**参与网点**：{targets}  \n**参与商户**：{merchants}")
+    stars = "；".join(
+        f"{s.level}星：{md('、'.join(s.rights))}" for s in design.star_rights if s.rights
     )
-    stars = "；".join(f"{s.level}星：{'、'.join(s.rights)}" for s in design.star_rights if s.rights)
     st.markdown(f"**星级权益**：{stars or '—'}")
     if design.notes:
         with st.expander("方案说明"):
@@ -231,7 +233,7 @@ def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -
             return attachment_content(session, actor=actor, attachment_id=item.id)[2]
 
     container.download_button(
-        f"{item.filename}（{item.size // 1024} KB）",
+        f"{md(item.filename)}（{item.size // 1024} KB）",
         content,
         file_name=item.filename,
         mime=item.content_type,

@@ -4,7 +4,6 @@ widgets every page uses (errors, empty states, downloads, money formatting)."""
 from __future__ import annotations
 
 import html
-import io
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,13 +14,14 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from core import auth
+from core import auth, export
 from core.clock import shanghai_today
 from core.errors import DomainError
 from core.periods import Period
 from core.permissions import Action, Actor, ensure_allowed
 from core.settings import get_settings
 from db.engine import session_scope
+from ui.text import md
 
 SESSION_COOKIE = "rds_session"
 TOKEN_KEY = "session_token"  # AppTest presets this; browsers use the cookie
@@ -76,13 +76,14 @@ def require(action: Action) -> Actor:
     try:
         ensure_allowed(actor, action)
     except DomainError as exc:
-        st.error(exc.message)
+        st.error(md(exc.message))
         st.stop()
     return actor
 
 
 def show_error(exc: DomainError) -> None:
-    st.error(exc.message, icon=":material/error:")
+    # Messages quote what users typed (names, file names, cells): show them as plain text.
+    st.error(md(exc.message), icon=":material/error:")
 
 
 def empty_state(text: str, icon: str = ":material/inbox:") -> None:
@@ -172,7 +173,7 @@ def apply_global_style() -> None:
 
 def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
     with st.sidebar:
-        st.markdown(f"**{actor.display_name}**  \n{actor.role.label} · {org_label}")
+        st.markdown(f"**{md(actor.display_name)}**  \n{actor.role.label} · {md(org_label)}")
         if unread:
             st.page_link(
                 "pages/notifications.py",
@@ -192,10 +193,12 @@ def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
 def table_download(
     frame: pd.DataFrame, file_stem: str, *, key: str, formats: Sequence[str] = ("csv", "xlsx")
 ) -> None:
-    """Download buttons for exactly the table shown (CSV opens in Excel thanks to the BOM)."""
+    """Download buttons for exactly the table shown, through the one export encoder (CSV
+    opens in Excel thanks to the BOM; text that a spreadsheet would run is neutralised)."""
+    header, rows = export.frame_table(frame)
     columns = st.columns(len(formats) + 3)
     for column, fmt in zip(columns, formats, strict=False):
-        data, mime = _encode(frame, fmt)
+        data, mime = export.encode(header, rows, fmt)
         column.download_button(
             f"下载 {fmt.upper()}",
             data,
@@ -205,14 +208,6 @@ def table_download(
             on_click="ignore",
             icon=":material/download:",
         )
-
-
-def _encode(frame: pd.DataFrame, fmt: str) -> tuple[bytes, str]:
-    if fmt == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig"), "text/csv"
-    buffer = io.BytesIO()
-    frame.to_excel(buffer, index=False)
-    return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | None:
@@ -282,7 +277,8 @@ def rank_delta(change: int | None) -> str | None:
 
 
 def flash(message: str) -> None:
-    """A success message that survives the rerun that follows a change."""
+    """A success message that survives the rerun that follows a change (plain text: it
+    often names what was changed)."""
     st.session_state["_flash"] = message
 
 
@@ -292,7 +288,7 @@ def show_flash() -> None:
     # faded) until the run ends.
     slot = st.empty()
     if message := st.session_state.pop("_flash", None):
-        slot.success(message, icon=":material/check_circle:")
+        slot.success(md(message), icon=":material/check_circle:")
 
 
 def columns_hint(columns: Sequence, note: str) -> None:
@@ -318,12 +314,11 @@ def import_panel(
         "CSV（UTF-8 或 GBK）或 XLSX，表头用中文或英文均可。整个文件要么全部导入，要么一行都不导入。"
     )
     if template_name:
-        blank = pd.DataFrame(columns=[c.zh for c in columns]).to_csv(index=False)
         st.download_button(
             "下载空白模板",
-            blank.encode("utf-8-sig"),
+            export.to_csv_bytes([c.zh for c in columns], []),
             f"{template_name}.csv",
-            "text/csv",
+            export.CSV_MIME,
             key=f"{key}_template",
             on_click="ignore",
             icon=":material/download:",
@@ -353,11 +348,11 @@ def import_report(report, key: str) -> None:
     from core.tabular import problems_as_rows
 
     if report.ok:
-        st.success(report.summary())
+        st.success(md(report.summary()))
         if getattr(report, "ignored_columns", None):
-            st.caption("已忽略无法识别的列：" + "、".join(report.ignored_columns))
+            st.caption("已忽略无法识别的列：" + md("、".join(report.ignored_columns)))
         return
-    st.error(report.summary())
+    st.error(md(report.summary()))
     problems = pd.DataFrame(problems_as_rows(report.problems))
     st.dataframe(problems, hide_index=True, key=f"{key}_problems")
     table_download(problems, "导入问题清单", key=f"{key}_problems_dl")

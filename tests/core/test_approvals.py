@@ -423,3 +423,36 @@ def test_design_preview_is_the_live_budget_and_hints_of_the_planners_own_city(
             actor=world[Role.CITY_PLANNER],
             design=design.model_copy(update={"city_id": c2.id}),
         )
+
+
+def test_an_outlet_and_a_merchant_with_the_same_id_keep_their_own_names(
+    session: Session, world
+) -> None:
+    from core.campaign_design import TargetMode
+    from db.models import Merchant
+
+    outlet = session.exec(select(OrgUnit).where(OrgUnit.code == "O111")).one()
+    # The two tables number their rows independently: give the merchant the outlet's id.
+    session.add(Merchant(id=outlet.id, city_id=outlet.city_id, name="星沙超市"))
+    session.commit()
+    design = complete_design(session).model_copy(
+        update={
+            "target_mode": TargetMode.OUTLETS,
+            "target_outlet_ids": [outlet.id],
+            "merchant_ids": [outlet.id],
+            "coupons": [
+                c.model_copy(update={"merchant_ids": [outlet.id]})
+                for c in complete_design(session).coupons
+            ],
+        }
+    )
+    planner = world[Role.CITY_PLANNER]
+    cid = save_draft(session, actor=planner, design=design).id
+    detail = campaign_detail(session, actor=planner, campaign_id=cid)
+    assert detail.names.unit_list(detail.design.target_outlet_ids) == "O111支局"
+    assert detail.names.merchant_list(detail.design.merchant_ids) == "星沙超市"
+    submit_plan(session, actor=planner, campaign_id=cid)
+    rows = approvals.compare_versions(session, actor=planner, campaign_id=cid, left=1, right=None)
+    shown = {r.field: r.left for r in rows}
+    assert shown["参与网点"] == "O111支局" and shown["参与商户"] == "星沙超市"
+    assert shown["权益券 1·承兑商户"] == "星沙超市"

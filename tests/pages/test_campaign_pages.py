@@ -203,3 +203,38 @@ def test_planner_imports_merchants_and_sees_the_bad_line(app_for, world, sqlite_
     assert any("新增 1 个商户" in s.value for s in at.success)
     with Session(get_engine(sqlite_url)) as session:
         assert [m.name for m in session.exec(select(Merchant))] == ["星沙超市"]
+
+
+def test_plan_summary_names_an_outlet_and_a_merchant_that_share_an_id(
+    app_for, world, sqlite_url
+) -> None:
+    from core.campaign_design import TargetMode
+    from db.models import OrgUnit
+
+    planner = world[1][Role.CITY_PLANNER]
+    with Session(get_engine(sqlite_url)) as session:
+        make_stages(session, ["reviewer"])
+        outlet = session.exec(select(OrgUnit).where(OrgUnit.code == "O111")).one()
+        session.add(Merchant(id=outlet.id, city_id=outlet.city_id, name="星沙超市"))
+        session.commit()
+        base = complete_design(session)
+        design = base.model_copy(
+            update={
+                "target_mode": TargetMode.OUTLETS,
+                "target_outlet_ids": [outlet.id],
+                "merchant_ids": [outlet.id],
+                "coupons": [
+                    c.model_copy(update={"merchant_ids": [outlet.id]}) for c in base.coupons
+                ],
+            }
+        )
+        cid = save_draft(session, actor=planner, design=design).id
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/plans.py").run()
+    assert not at.exception
+    summary = next(m.value for m in at.markdown if "参与网点" in m.value)
+    assert "指定网点：O111支局" in summary and "参与商户**：星沙超市" in summary
+    coupons = next(d.value for d in at.dataframe if "承兑商户" in d.value.columns)
+    assert set(coupons["承兑商户"]) == {"星沙超市"}
