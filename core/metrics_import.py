@@ -128,7 +128,8 @@ def import_metrics(
             if r.outlet_id not in first_changed or r.day < first_changed[r.outlet_id]:
                 first_changed[r.outlet_id] = r.day
         notify(0.7, "正在更新排名快照…")
-        snapshots.refresh(session, first_changed, report.last_date, outlet_directory(session).size)
+        days = {r.day for r in records}
+        snapshots.refresh(session, first_changed, days, outlet_directory(session).size)
         audit.record(
             session,
             actor=actor,
