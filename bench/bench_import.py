@@ -1,6 +1,8 @@
 """Metrics import: a 100,000-row CSV through `import_metrics` (parse, validate every cell,
 upsert, rebuild running totals, audit) against a bare csv.reader + executemany INSERT of
-the same rows without any validation or running totals."""
+the same rows without any validation or running totals. Then one row dated two years
+before the data: the import (a snapshot for that day, the later ones patched) against the
+refresh used before, which wrote a snapshot for every calendar day up to the newest."""
 
 from __future__ import annotations
 
@@ -9,15 +11,21 @@ import io
 import random
 from datetime import date, timedelta
 
+import numpy as np
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from bench.common import Result, scratch_sqlite, timed
+from core import snapshots
+from core.directory import outlet_directory
 from core.metrics_import import import_metrics
 from core.permissions import Actor
 from db.engine import get_engine
+from db.models import DailyMetric, MetricSnapshot, OrgUnit
 from db.seed import seed_demo
 
 END = date(2026, 11, 24)
+OLD_DAY = END - timedelta(days=730)
 
 
 def _csv(codes: list[str], days: int) -> bytes:
@@ -81,6 +89,7 @@ def run(scale: str) -> list[Result]:
 
     bare_time, _ = timed(bare)
     return [
+        _old_day(engine, codes[0], scale),
         Result(
             name=f"import_metrics_{rows // 1000}k_rows",
             value=round(ours_time, 3),
@@ -89,5 +98,63 @@ def run(scale: str) -> list[Result]:
             baseline_value=round(bare_time, 3),
             scale=scale,
             notes=f"{rows} rows ({len(codes)} outlets x {days} days), goal < 10 s for 100k rows",
-        )
+        ),
     ]
+
+
+def _old_day(engine: sa.Engine, code: str, scale: str) -> Result:
+    """One row dated OLD_DAY into the imported data: ours, then the dense refresh (rolled back)."""
+    with Session(engine) as session:
+        outlet_id = session.execute(sa.select(OrgUnit.id).where(OrgUnit.code == code)).scalar_one()
+        size = outlet_directory(session).size
+
+        def dense() -> int:
+            session.add(DailyMetric(date=OLD_DAY, outlet_id=outlet_id, new_friends=3))
+            session.flush()
+            return _dense_refresh(session, outlet_id, size)
+
+        dense_time, dense_written = timed(dense)
+        session.rollback()
+    data = f"日期,网点编码,新增好友,好友总数,客户群数,群成员数,转化客户,新增存款(元)\n{OLD_DAY},{code},3,0,0,0,0,0\n"
+
+    def ours() -> None:
+        with Session(engine) as session:
+            report = import_metrics(
+                session, actor=Actor.system("bench"), data=data.encode(), filename="old.csv"
+            )
+            assert report.ok, report.problems[:3]
+
+    ours_time, _ = timed(ours)
+    with Session(engine) as session:
+        stored = session.execute(sa.select(sa.func.count()).select_from(MetricSnapshot)).scalar()
+    return Result(
+        name="import_metrics_old_day",
+        value=round(ours_time, 3),
+        unit="s",
+        baseline="previous refresh: a snapshot for every calendar day from the old day on",
+        baseline_value=round(dense_time, 3),
+        scale=scale,
+        notes=f"one row dated {OLD_DAY} into data up to {END}: at most {stored} snapshots "
+        f"written (all that exist), the previous refresh wrote {dense_written}",
+    )
+
+
+def _dense_refresh(session: Session, outlet_id: int, size: int) -> int:
+    """The refresh as it was before sparse snapshots, for one changed outlet."""
+    horizon = snapshots.latest_date(session)
+    outlets = np.array([outlet_id], dtype=np.int64)
+    previous = snapshots.state_at(session, OLD_DAY - timedelta(days=1), size)
+    running = snapshots._Running(outlets, previous, size)
+    table = MetricSnapshot.__table__
+    existing = set(
+        session.execute(sa.select(table.c.date).where(table.c.date >= OLD_DAY)).scalars()
+    )
+    day, written = OLD_DAY, 0
+    while day <= horizon:
+        running.apply(*snapshots._daily_rows(session, day, outlets))
+        stored = snapshots.load(session, day) if day in existing else None
+        current = stored.padded(size) if stored is not None else previous.copy(day)
+        running.patch(current)
+        snapshots._save(session, current, exists=day in existing)
+        previous, day, written = current, day + timedelta(days=1), written + 1
+    return written

@@ -22,6 +22,7 @@ from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
 from core.settings import get_settings
+from core.tabular import DateWindow
 from db.engine import is_postgres, write_transaction
 from db.models import (
     AssignmentRule,
@@ -491,8 +492,11 @@ def record_event(
     nickname: str = "",
 ) -> EventAnswer:
     """The live callback (WeCom tells us a customer added a staff member, joined a group,
-    converted): store it once, and for a new friend return the greeting and tags to apply."""
+    converted): store it once, and for a new friend return the greeting and tags to apply.
+    A time outside the import window (future, or before METRICS_EARLIEST) is refused."""
     at = at or utcnow()
+    at = at if at.tzinfo else at.replace(tzinfo=SHANGHAI)
+    _ensure_in_window([at])
     customer = hash_customer(customer_id)
     with write_transaction(session):
         code = session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first()
@@ -540,7 +544,9 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
 
     An event delivered twice (same code, customer, type and time) is skipped by the
     database's unique key, so a file of many thousands costs a few statements, not a lookup
-    per row. Each new add_friend counts toward its code's adds (the maximum-adds cap)."""
+    per row. Each new add_friend counts toward its code's adds (the maximum-adds cap).
+    Times outside the import window are refused before anything is stored."""
+    _ensure_in_window([event.at for event in events])
     session.flush()  # the statement below bypasses the unit of work
     insert = postgresql.insert if is_postgres(session) else sqlite.insert
     statement = (
@@ -579,6 +585,16 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
         )
         session.expire(codes[code_id], ["adds_count"])
     return new
+
+
+def _ensure_in_window(moments: Sequence[datetime]) -> None:
+    """The one date-window rule for every way events come in (a file import has already
+    named its bad lines; this guards the live path and any other caller)."""
+    window = DateWindow.current()
+    problems = [FieldProblem("at", p) for m in moments if (p := window.moment_problem(m))]
+    if problems:
+        summary = f"事件未记录：{len(problems)} 条事件的时间不在允许范围内"
+        raise ValidationFailed(problems[:5], summary=summary)
 
 
 def add_event(

@@ -1,5 +1,6 @@
-"""Channel events in and out: importing them from CSV (customer ids hashed on the way in),
-and the funnel scan → friend → group → conversion by channel type, code, outlet or staff."""
+"""Channel events in and out: importing them from CSV (customer ids hashed on the way in,
+times inside the import window), and the funnel scan → friend → group → conversion by
+channel type, code, outlet or staff."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from core.audit import AuditAction
 from core.channels import NewEvent, add_events, code_scope, hash_customer
 from core.clock import SHANGHAI
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
-from core.tabular import CellError, Column, FileReport, RowProblem, parse_text, read_table
+from core.tabular import (
+    CellError,
+    Column,
+    DateWindow,
+    FileReport,
+    RowProblem,
+    parse_text,
+    read_table,
+)
 from db.engine import write_transaction
 from db.models import CHANNEL_TYPE_LABELS, ChannelCode, ChannelEvent, EventType, OrgUnit, Staff
 
@@ -36,7 +45,8 @@ IMPORT_COLUMNS = (
 STAGES = (EventType.SCAN, EventType.ADD_FRIEND, EventType.JOIN_GROUP, EventType.CONVERT)
 
 
-def _parse_time(value: object) -> datetime:
+def _parse_time(value: object, window: DateWindow) -> datetime:
+    """A timestamp (Shanghai unless it says otherwise) inside the import window."""
     if isinstance(value, datetime):
         moment = value
     else:
@@ -45,7 +55,7 @@ def _parse_time(value: object) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError as exc:
             raise CellError(f"无法识别的时间：{text}（应为 2026-11-08 10:30:00）") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    return window.check_moment(moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI))
 
 
 @dataclass
@@ -76,10 +86,11 @@ def import_events(
         ).all()
     )
     city_only = scope_of(actor, Action.MANAGE_CHANNEL_CODES) is Scope.CITY
+    window = DateWindow.current()
     parsed = []
     for row in table.rows:
         try:
-            moment = _parse_time(row.cells.get("time"))
+            moment = _parse_time(row.cells.get("time"), window)
             slug = parse_text(row.cells.get("code"), max_len=16, what="活码")
             code = codes.get(slug)
             if code is None:

@@ -3,8 +3,8 @@ board is built on.
 
 Rules (DESIGN.md): flows are summed over a period; stocks take the value on the last date
 ≤ period end that has data; an outlet with no rows in a period has 0 for flows and its
-last known stock. Per-day snapshots of running totals (core/snapshots.py) make each of
-these one or two array lookups per period, whatever its length.
+last known stock. Snapshots of running totals (core/snapshots.py) make each of these one
+or two array lookups per period, whatever its length.
 """
 
 from __future__ import annotations
@@ -127,11 +127,11 @@ def daily_series(
     ids = directory.ids[mask]
     fields = ["cum_new_friends", "cum_conversions", "cum_deposits_fen"]
     day, last = max(start, first), min(end, horizon)
-    loaded = snapshots.load_range(session, day - timedelta(days=1), last, fields)  # one query
-    previous = loaded.get(day - timedelta(days=1)) or snapshots.empty(day, directory.size)
-    previous = previous.padded(directory.size)
+    previous = snapshots.state_at(session, day - timedelta(days=1), directory.size, fields)
+    loaded = snapshots.load_range(session, day, last, fields)  # one query
     points = []
     while day <= last:
+        # a day without a snapshot had no rows: nothing changed since the previous one
         current = loaded[day].padded(directory.size) if day in loaded else previous
         delta = [int((current.arrays[f][ids] - previous.arrays[f][ids]).sum()) for f in fields]
         points.append(DailyPoint(day, *delta))

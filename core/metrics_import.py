@@ -1,5 +1,6 @@
-"""Importing daily outlet metrics (网点日报) from CSV/XLSX: validate every cell, then write
-the whole file or nothing, and bring the running-total snapshots in step."""
+"""Importing daily outlet metrics (网点日报) from CSV/XLSX: validate every cell (dates inside
+the import window, `tabular.DateWindow`), then write the whole file or nothing, and bring
+the running-total snapshots in step."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from sqlmodel import Session
 
 from core import audit, snapshots
 from core.audit import AuditAction
-from core.clock import shanghai_today, utcnow
+from core.clock import utcnow
 from core.directory import outlet_directory
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.tabular import (
     CellError,
     Column,
+    DateWindow,
     FileReport,
     Row,
     RowProblem,
@@ -126,7 +128,8 @@ def import_metrics(
             if r.outlet_id not in first_changed or r.day < first_changed[r.outlet_id]:
                 first_changed[r.outlet_id] = r.day
         notify(0.7, "正在更新排名快照…")
-        snapshots.refresh(session, first_changed, report.last_date, outlet_directory(session).size)
+        days = {r.day for r in records}
+        snapshots.refresh(session, first_changed, days, outlet_directory(session).size)
         audit.record(
             session,
             actor=actor,
@@ -174,7 +177,7 @@ class _RowValidator:
         self.city_id = (
             actor.city_id if scope_of(actor, Action.IMPORT_METRICS) is Scope.CITY else None
         )
-        self.today = shanghai_today()
+        self.parse_date = partial(parse_date, window=DateWindow.current())
         self.seen: dict[tuple[date, int], int] = {}
         self.dates: dict[str, date] = {}  # files repeat a handful of dates: parse each once
 
@@ -215,12 +218,9 @@ class _RowValidator:
         raw = row.cells.get("date")
         day = self.dates.get(raw) if isinstance(raw, str) else None
         if day is None:
-            day = self._parse(row, "date", parse_date, problems)
+            day = self._parse(row, "date", self.parse_date, problems)
             if isinstance(raw, str) and day is not None:
                 self.dates[raw] = day
-        if day is not None and day > self.today:
-            problems.append(RowProblem(row.line, "日期", str(day), "日期不能晚于今天"))
-            return None
         return day
 
     def _outlet(self, line: int, code: str, problems: list[RowProblem]) -> int | None:

@@ -4,13 +4,22 @@ that make `streamlit run app.py` work on a fresh machine (embedded SQLite, demo 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
+
+from core.errors import DomainError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'app.db'}"
+DEFAULT_METRICS_EARLIEST = date(2015, 1, 1)
+
+
+class SettingsError(DomainError):
+    """An environment variable holds a value the app cannot run with (refused at start)."""
 
 
 def _flag(value: str | None) -> bool | None:
@@ -28,6 +37,7 @@ class Settings:
     session_max_hours: int
     scheduler_enabled: bool
     customer_salt: str
+    metrics_earliest: date  # imported dates before it are refused (core/tabular.DateWindow)
 
     @property
     def is_embedded_default(self) -> bool:
@@ -43,6 +53,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SESSION_MAX_HOURS": "log out after this many hours in any case (default 12)",
     "SCHEDULER_ENABLED": "1/0; run the job scheduler inside the app process (default 1)",
     "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
+    "METRICS_EARLIEST": "earliest date any import accepts, ISO (default 2015-01-01)",
 }
 
 
@@ -59,4 +70,22 @@ def get_settings() -> Settings:
         session_max_hours=int(os.environ.get("SESSION_MAX_HOURS", "12")),
         scheduler_enabled=_flag(os.environ.get("SCHEDULER_ENABLED")) is not False,
         customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
+        metrics_earliest=_iso_date("METRICS_EARLIEST", DEFAULT_METRICS_EARLIEST),
     )
+
+
+def _iso_date(name: str, default: date) -> date:
+    """An ISO date variable; a bad value stops the start with the variable named."""
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    problem = SettingsError(
+        f"环境变量 {name} 须为日期，格式如 2015-01-01，当前值「{text}」无法识别"
+    )
+    # fromisoformat alone would also take 20150101 or 2015-W01-1
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise problem
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise problem from None

@@ -1,10 +1,13 @@
-"""Per-day running-total snapshots (`metric_snapshot`): storage and exact maintenance.
+"""Running-total snapshots (`metric_snapshot`): storage and exact maintenance.
 
-A snapshot holds, for one day, every outlet's running sums of the flow metrics and last
-known stock values, as arrays indexed by outlet id. Flows over [start, end] are
-`snapshot(end) - snapshot(start - 1)`; stocks are `snapshot(end)`. After an import, the
-changed outlets are recomputed from their raw daily rows from the earliest changed date
-on, and every later snapshot is patched, so re-importing an old day stays exact.
+A snapshot holds, at the end of one day, every outlet's running sums of the flow metrics
+and last known stock values, as arrays indexed by outlet id. Snapshots exist for the days
+that have daily rows (a dense set, one per calendar day, is valid too): between two of them
+nothing changes, so the state at any day is the latest snapshot on or before it. Flows over
+[start, end] are `state(end) - state(start - 1)`; stocks are `state(end)`. After an import,
+the changed outlets are recomputed from their raw daily rows from the earliest changed day
+on: each imported day without a snapshot gets one, and each later snapshot is patched, so
+re-importing an old day stays exact and costs the snapshots that exist, not the calendar.
 """
 
 from __future__ import annotations
@@ -83,22 +86,29 @@ def first_date(session: Session) -> date | None:
 
 
 def load(session: Session, day: date, fields: Iterable[str] | None = None) -> Snapshot | None:
-    """The snapshot of `day`, or None when there is none (before the first report)."""
+    """The snapshot stored for exactly `day`, or None when there is none."""
     return load_range(session, day, day, fields).get(day)
 
 
 def load_range(
     session: Session, start: date, end: date, fields: Iterable[str] | None = None
 ) -> dict[date, Snapshot]:
-    """The snapshots of the days in [start, end] that have one, in one query."""
+    """The snapshots stored for days in [start, end], in one query."""
+    return _select(session, fields, MetricSnapshot.__table__.c.date.between(start, end))
+
+
+def _select(
+    session: Session,
+    fields: Iterable[str] | None,
+    where: sa.ColumnElement[bool],
+    latest_only: bool = False,
+) -> dict[date, Snapshot]:
     wanted = list(fields) if fields is not None else [*VALUE_FIELDS]
     table = MetricSnapshot.__table__
-    rows = session.execute(
-        sa.select(table.c.date, table.c.reported, *(table.c[f] for f in wanted)).where(
-            table.c.date.between(start, end)
-        )
-    )
-    return {row.date: _decode(row, wanted) for row in rows}
+    query = sa.select(table.c.date, table.c.reported, *(table.c[f] for f in wanted)).where(where)
+    if latest_only:
+        query = query.order_by(table.c.date.desc()).limit(1)
+    return {row.date: _decode(row, wanted) for row in session.execute(query)}
 
 
 def _decode(row: sa.Row, wanted: list[str]) -> Snapshot:
@@ -112,15 +122,13 @@ def _decode(row: sa.Row, wanted: list[str]) -> Snapshot:
 def state_at(
     session: Session, day: date, size: int, fields: Iterable[str] | None = None
 ) -> Snapshot:
-    """Running totals at the end of `day`, clamped to the data: before the first snapshot
-    everything is zero, after the horizon the horizon's values hold."""
-    horizon = latest_date(session)
-    if horizon is None:
+    """Running totals at the end of `day`: the latest snapshot on or before it (one query).
+    Before the first snapshot everything is zero; after the horizon its values hold."""
+    found = _select(session, fields, MetricSnapshot.__table__.c.date <= day, latest_only=True)
+    if not found:
         return empty(day, size)
-    snapshot = load(session, min(day, horizon), fields)
-    if snapshot is None:
-        snapshot = empty(day, size)
-    return snapshot.padded(size)
+    (snapshot,) = found.values()
+    return Snapshot(day, snapshot.padded(size).arrays)
 
 
 def _save(session: Session, snapshot: Snapshot, exists: bool) -> None:
@@ -132,34 +140,38 @@ def _save(session: Session, snapshot: Snapshot, exists: bool) -> None:
         session.execute(sa.insert(table).values(**values))
 
 
-def refresh(session: Session, first_changed: dict[int, date], last_date: date, size: int) -> int:
-    """Patch snapshots after daily rows of some outlets changed; returns snapshots written.
+def refresh(
+    session: Session, first_changed: dict[int, date], days: Iterable[date], size: int
+) -> int:
+    """Bring the snapshots in step after daily rows of some outlets changed; returns the
+    number of snapshots written.
 
-    `first_changed`: outlet id → its earliest changed date; `last_date`: newest imported
-    date; `size`: room for every outlet id (max id + 1). Works day by day, so memory stays
-    at a few arrays of `size` whatever the number of days rewritten.
+    `first_changed`: outlet id → its earliest changed date; `days`: the dates that received
+    rows; `size`: room for every outlet id (max id + 1). Visits each of `days` and each
+    existing snapshot from the earliest changed date on, never the calendar days between
+    them, and rewrites a snapshot only when its values change. Works one snapshot at a
+    time, so memory stays at a few arrays of `size` whatever the number of days.
     """
     if not first_changed:
         return 0
-    horizon_before = latest_date(session)
-    horizon = max(horizon_before, last_date) if horizon_before else last_date
     start = min(first_changed.values())
-    if horizon_before is not None and horizon_before + timedelta(days=1) < start:
-        start = horizon_before + timedelta(days=1)  # fill the gap up to the new data
+    existing = _existing_dates(session, start)
+    visit = sorted(existing | {day for day in days if day >= start})
     outlets = np.array(sorted(first_changed), dtype=np.int64)
-    previous = (
-        state_at(session, start - timedelta(days=1), size) if horizon_before else empty(start, size)
-    )
+    previous = state_at(session, start - timedelta(days=1), size)
     running = _Running(outlets, previous, size)
-    existing = _existing_dates(session, start, horizon)
-    day, written = start, 0
-    while day <= horizon:
-        running.apply(*_daily_rows(session, day, outlets if len(outlets) <= 500 else None))
+    few = outlets if len(outlets) <= 500 else None
+    written = 0
+    for day in visit:
+        running.apply(*_daily_rows(session, day, few))
         stored = load(session, day) if day in existing else None
+        # A day without a snapshot had no rows before this import: every row on it belongs
+        # to a changed outlet, so the others carry over from the previous snapshot.
         current = stored.padded(size) if stored is not None else previous.copy(day)
-        running.patch(current)
-        _save(session, current, exists=day in existing)
-        previous, day, written = current, day + timedelta(days=1), written + 1
+        if running.patch(current) or stored is None:
+            _save(session, current, exists=stored is not None)
+            written += 1
+        previous = current
     return written
 
 
@@ -188,9 +200,15 @@ class _Running:
             self.values[name][index] = values[name][inside][mine]
         self.values["reported"][index] = True
 
-    def patch(self, snapshot: Snapshot) -> None:
+    def patch(self, snapshot: Snapshot) -> bool:
+        """Write the changed outlets' values into `snapshot`; False when it already held them."""
+        changed = False
         for name, vector in self.values.items():
-            snapshot.arrays[name][self.outlets] = vector
+            target = snapshot.arrays[name]
+            if not np.array_equal(target[self.outlets], vector):
+                target[self.outlets] = vector
+                changed = True
+        return changed
 
 
 def _daily_rows(
@@ -212,11 +230,9 @@ def _daily_rows(
     return matrix[:, 0], {name: matrix[:, i + 1] for i, name in enumerate(VALUE_FIELDS)}
 
 
-def _existing_dates(session: Session, start: date, end: date) -> set[date]:
+def _existing_dates(session: Session, start: date) -> set[date]:
     table = MetricSnapshot.__table__
-    return set(
-        session.execute(sa.select(table.c.date).where(table.c.date.between(start, end))).scalars()
-    )
+    return set(session.execute(sa.select(table.c.date).where(table.c.date >= start)).scalars())
 
 
 def rebuild_all(session: Session, size: int) -> int:
@@ -230,8 +246,8 @@ def rebuild_all(session: Session, size: int) -> int:
     )
     if not firsts:
         return 0
-    last = session.execute(sa.select(sa.func.max(daily.c.date))).scalar_one()
-    return refresh(session, firsts, last, size)
+    days = session.execute(sa.select(daily.c.date).distinct()).scalars().all()
+    return refresh(session, firsts, days, size)
 
 
 def write_arrays(

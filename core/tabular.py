@@ -14,8 +14,11 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+
+from core.clock import SHANGHAI, shanghai_now
+from core.settings import get_settings
 
 MAX_CELL_CHARS = 200
 MAX_COUNT = 100_000_000
@@ -209,6 +212,54 @@ def _map_header(
 
 # --- cell parsers: each returns the value or raises CellError with a Chinese reason ---
 
+
+@dataclass(frozen=True)
+class DateWindow:
+    """The dates and times an import accepts (DESIGN.md "Trust at the boundary"): not before
+    `METRICS_EARLIEST`, not in the future in Shanghai. Taken once per import, so a file
+    read across midnight is judged by one rule."""
+
+    earliest: date
+    now: datetime  # aware, Shanghai
+
+    @classmethod
+    def current(cls) -> DateWindow:
+        return cls(get_settings().metrics_earliest, shanghai_now())
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def date_problem(self, day: date) -> str | None:
+        """Why `day` is refused (Chinese), or None."""
+        if day < self.earliest:
+            return f"日期早于允许的最早日期 {self.earliest.isoformat()}"
+        if day > self.today:
+            return f"日期不能晚于今天（上海时间 {self.today.isoformat()}）"
+        return None
+
+    def moment_problem(self, moment: datetime) -> str | None:
+        """Why an aware timestamp is refused (Chinese), or None. Compared, never converted:
+        converting year 1 or 9999 across time zones overflows."""
+        if moment < datetime.combine(self.earliest, time(0), tzinfo=SHANGHAI):
+            return f"时间早于允许的最早日期 {self.earliest.isoformat()}"
+        if moment > self.now:
+            return f"时间不能晚于现在（上海时间 {self.now:%Y-%m-%d %H:%M}）"
+        return None
+
+    def check_date(self, day: date, read_as: str = "") -> date:
+        problem = self.date_problem(day)
+        if problem:
+            raise CellError(f"{read_as}{problem}")
+        return day
+
+    def check_moment(self, moment: datetime) -> datetime:
+        problem = self.moment_problem(moment)
+        if problem:
+            raise CellError(problem)
+        return moment
+
+
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]0{1,2}:0{2}(?::0{2})?)?$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
@@ -217,14 +268,18 @@ _DATE_PATTERNS = (
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
-def parse_date(value: object) -> date:
-    """ISO, 2026/11/08, 2026年11月8日, an Excel date cell or an Excel serial number."""
+def parse_date(value: object, window: DateWindow | None = None) -> date:
+    """ISO, 2026/11/08, 2026年11月8日, an Excel date cell or an Excel serial number, inside
+    `window` (default: the current one; an import passes the one it took at its start).
+    A serial is only taken when its date falls inside the window (10000 would be 1927),
+    and a refusal says what the number was read as."""
+    window = window or DateWindow.current()
     if isinstance(value, datetime):
-        return value.date()
+        return window.check_date(value.date())
     if isinstance(value, date):
-        return value
+        return window.check_date(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _excel_serial(value)
+        return _excel_serial(value, window)
     text = _clean(value)
     if not text:
         raise CellError("日期不能为空")
@@ -233,18 +288,20 @@ def parse_date(value: object) -> date:
         if match:
             year, month, day = (int(g) for g in match.groups())
             try:
-                return date(year, month, day)
+                parsed = date(year, month, day)
             except ValueError as exc:
                 raise CellError(f"日期不存在：{text}") from exc
+            return window.check_date(parsed)
     if re.fullmatch(r"\d{5}(\.0+)?", text):
-        return _excel_serial(float(text))
+        return _excel_serial(float(text), window)
     raise CellError(f"无法识别的日期：{text}（应为 2026-11-08、2026/11/08 或 2026年11月8日）")
 
 
-def _excel_serial(serial: float) -> date:
+def _excel_serial(serial: float, window: DateWindow) -> date:
     if serial != int(serial) or not 1 <= serial <= 2958465:
         raise CellError(f"无法识别的日期：{serial}")
-    return EXCEL_EPOCH + timedelta(days=int(serial))
+    day = EXCEL_EPOCH + timedelta(days=int(serial))
+    return window.check_date(day, read_as=f"{int(serial)} 按 Excel 日期序号读作 {day}，")
 
 
 def _clean(value: object) -> str:

@@ -1,11 +1,12 @@
-"""Daily outlet metrics as imported, and their per-day running-total snapshots.
+"""Daily outlet metrics as imported, and their running-total snapshots.
 
 `DailyMetric` holds exactly what was imported: one row per (date, outlet) that reported.
 `MetricSnapshot` is derived from it inside the same import transaction (core/snapshots.py):
-for every calendar day from the first report to the newest imported date, the running
-totals of every outlet at the end of that day, stored column-wise as one array per metric
-indexed by outlet id. A period's flow is the difference of two snapshots and its stock one
-snapshot, so a board over any range reads two or three rows whatever its length.
+for every day that has daily rows (the demo seed writes every calendar day, which is valid
+too), the running totals of every outlet at the end of that day, stored column-wise as one
+array per metric indexed by outlet id. The state at any day is the latest snapshot on or
+before it; a period's flow is the difference of two states and its stock one state, so a
+board over any range reads two or three rows whatever its length.
 """
 
 from __future__ import annotations

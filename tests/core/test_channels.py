@@ -372,3 +372,60 @@ def test_who_sees_and_makes_which_codes(session: Session, world) -> None:
         channels.create_code(session, actor=users[Role.CITY_PLANNER], data=data)
     with pytest.raises(PermissionDenied):
         channels.create_code(session, actor=users[Role.OUTLET_MANAGER], data=data)
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        ("2099-01-01 10:00:00", "时间不能晚于现在（上海时间"),
+        ("0001-01-01 00:00:00", "时间早于允许的最早日期 2015-01-01"),
+        ("9999-12-31 23:59:59", "时间不能晚于现在（上海时间"),
+    ],
+)
+def test_an_imported_event_outside_the_window_is_refused_and_not_counted(
+    session: Session, world, when: str, reason: str
+) -> None:
+    _tree, users, _staff = world
+    code = code_for(session, world, max_adds=1)
+    data = "\n".join(
+        [
+            "时间,活码,客户ID,事件",
+            f"2026-11-21 10:00:00,{code.slug},wm1,扫码",
+            f"{when},{code.slug},wm2,加好友",
+        ]
+    )
+    report = import_events(
+        session, actor=users[Role.DESIGNER], data=data.encode(), filename="e.csv"
+    )
+    assert [p.line for p in report.problems] == [3]
+    assert report.problems[0].reason.startswith(reason)
+    session.expire_all()
+    assert session.get(ChannelCode, code.id).adds_count == 0
+    assert session.exec(select(ChannelEvent)).first() is None
+    assert scan(session, code.slug, now=NOON).status == 302  # the cap was not reached
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2099, 1, 1, 10, 0, tzinfo=SHANGHAI),
+        datetime(1, 1, 1, 0, 0, tzinfo=SHANGHAI),
+        datetime(9999, 12, 31, 23, 59, tzinfo=SHANGHAI),
+    ],
+)
+def test_a_live_event_outside_the_window_is_refused_and_not_counted(
+    session: Session, world, at: datetime
+) -> None:
+    code = code_for(session, world, max_adds=1)
+    with pytest.raises(ValidationFailed) as refused:
+        record_event(
+            session, slug=code.slug, customer_id="wm1", event_type=EventType.ADD_FRIEND, at=at
+        )
+    assert "时间" in refused.value.message and refused.value.problems[0].field == "at"
+    new = channels.NewEvent(code, at, EventType.ADD_FRIEND, channels.hash_customer("wm2"), None)
+    with pytest.raises(ValidationFailed), write_transaction(session):
+        channels.add_events(session, [new], "import")
+    session.expire_all()
+    assert session.get(ChannelCode, code.id).adds_count == 0
+    assert session.exec(select(ChannelEvent)).first() is None
+    assert scan(session, code.slug, now=NOON).status == 302

@@ -5,11 +5,16 @@ import random
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.metrics import METRICS, MetricKind
+from core import snapshots
+from core.directory import outlet_directory
+from core.metrics import METRICS, MetricKind, daily_series
 from core.metrics_import import import_metrics
 from core.permissions import Role
+from core.settings import get_settings
+from db.models import MetricSnapshot
 from tests.factories import all_totals, make_tree, make_users, metrics_csv, period_by_code
 
 START = date(2026, 9, 1)
@@ -137,3 +142,82 @@ def test_horizon_clamps_periods_beyond_the_data(session: Session, end_offset: in
     assert import_metrics(session, actor=admin, data=metrics_csv(rows), filename="m.csv").ok
     end = date(2026, 10, 1) + timedelta(days=end_offset)
     assert per_outlet(session, date(2026, 10, 1), end)["O111"]["new_friends"] == 5
+
+
+def daily_reference(rows: dict, codes: list[str], start: date, end: date) -> list[tuple]:
+    """Per day with data in [start, end] (clamped to the data): the summed flows."""
+    days = [d for d, _ in rows]
+    day, last, series = max(start, min(days)), min(end, max(days)), []
+    while day <= last:
+        mine = [v for (d, c), v in rows.items() if d == day and c in codes]
+        series.append(
+            (day, sum(v[0] for v in mine), sum(v[4] for v in mine), sum(v[5] for v in mine))
+        )
+        day += timedelta(days=1)
+    return series
+
+
+def snapshot_dates(session: Session) -> set[date]:
+    return set(session.execute(sa.select(MetricSnapshot.date)).scalars())
+
+
+def test_gaps_and_an_old_day_imported_last_stay_exact(session: Session) -> None:
+    tree = make_tree(session)
+    admin = make_users(session)[Role.ADMIN]
+    codes = sorted(tree.outlets)
+    rng = random.Random(11)
+    # days without any data between the imported ones: 3–4, 7–9, 13–19, 22–29 …
+    offsets = [0, 1, 2, 5, 6, 10, 11, 12, 20, 21, 30, 35, 39]
+    days = [START + timedelta(days=i) for i in offsets]
+    rows = random_rows(rng, codes, days)
+    for piece in (days[5:9], days[9:], days[:5]):  # the oldest slice last
+        part = {k: v for k, v in rows.items() if k[0] in piece}
+        assert import_metrics(session, actor=admin, data=as_csv(part), filename="m.csv").ok
+    assert_matches(session, rows, codes, rng)
+    # a day far before everything, then a day inside a gap, each after the newer data
+    for day in (date(2025, 3, 1), START + timedelta(days=15)):
+        new = {(day, c): (rng.randint(0, 9), 40, 2, 20, 1, 700) for c in codes[:3]}
+        rows.update(new)
+        assert import_metrics(session, actor=admin, data=as_csv(new), filename="old.csv").ok
+    assert_matches(session, rows, codes, rng)
+    for start, end in [(date(2025, 2, 1), date(2025, 3, 1)), (date(2025, 3, 2), START)]:
+        got = per_outlet(session, start, end)
+        assert all(got[c] == reference(rows, start, end, c) for c in codes), (start, end)
+    # snapshots only for days with rows: the gaps cost nothing
+    assert snapshot_dates(session) == {d for d, _ in rows}
+    directory = outlet_directory(session)
+    mask = directory.scope_mask(city_id=tree.cities["C1"].id)
+    c1 = [c for c in codes if c.startswith("O1")]
+    for start, end in [(START + timedelta(days=3), START + timedelta(days=25)), (START, START)]:
+        series = daily_series(session, directory, mask, start, end)
+        got = [(p.day, p.new_friends, p.conversions, p.deposits_fen) for p in series]
+        assert got == daily_reference(rows, c1, start, end), (start, end)
+
+
+def test_an_old_day_costs_one_snapshot_plus_the_later_ones(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(session)
+    admin = make_users(session)[Role.ADMIN]
+    codes = sorted(tree.outlets)
+    rng = random.Random(5)
+    days = [START + timedelta(days=i) for i in range(30)]
+    rows = random_rows(rng, codes, days)
+    assert import_metrics(session, actor=admin, data=as_csv(rows), filename="m.csv").ok
+    writes: list[date] = []
+    save = snapshots._save
+
+    def counted(s: Session, snapshot: snapshots.Snapshot, exists: bool) -> None:
+        writes.append(snapshot.day)
+        save(s, snapshot, exists)
+
+    monkeypatch.setattr(snapshots, "_save", counted)
+    earliest = get_settings().metrics_earliest
+    old = {(earliest, "O111"): (3, 30, 1, 10, 1, 500)}
+    rows.update(old)
+    assert import_metrics(session, actor=admin, data=as_csv(old), filename="old.csv").ok
+    assert len(writes) <= 31 and earliest in writes
+    assert len(snapshot_dates(session)) == 31
+    assert_matches(session, rows, codes, rng)
+    got = per_outlet(session, earliest, START)
+    assert all(got[c] == reference(rows, earliest, START, c) for c in codes)

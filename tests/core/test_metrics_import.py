@@ -1,15 +1,17 @@
 """Importing daily metrics: the rules of DESIGN.md to the letter."""
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 from sqlmodel import Session
 
+from core.clock import shanghai_today
 from core.errors import PermissionDenied
 from core.metrics_import import import_metrics
 from core.permissions import Role
+from core.settings import get_settings
 from db.models import AuditLog, DailyMetric, MetricSnapshot
 from tests.factories import all_totals, make_tree, make_users, metrics_csv
 
@@ -175,3 +177,62 @@ def test_import_is_audited(session: Session, world) -> None:
     entry = session.exec(sa.select(AuditLog)).scalars().one()
     assert entry.action == "metrics.import" and entry.actor_name == "admin"
     assert entry.after["rows"] == 3 and entry.after["created"] == 3
+
+
+def _tomorrow() -> str:
+    return (shanghai_today() + timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("1900-01-01", "日期早于允许的最早日期 2015-01-01"),
+        ("0001-01-01", "日期早于允许的最早日期 2015-01-01"),
+        ("10000", "10000 按 Excel 日期序号读作 1927-05-18，日期早于允许的最早日期 2015-01-01"),
+        ("2014-12-31", "日期早于允许的最早日期 2015-01-01"),
+        (_tomorrow, "日期不能晚于今天（上海时间"),
+    ],
+)
+def test_a_date_outside_the_window_is_refused_and_nothing_is_written(
+    session: Session, world, cell, reason: str
+) -> None:
+    cell = cell() if callable(cell) else cell
+    rows = [(D1, "O111", 1, 1, 1, 1, 1, 1), (cell, "O112", 1, 1, 1, 1, 1, 1)]
+    report = _imp(session, world[1][Role.ADMIN], metrics_csv(rows))
+    assert [(p.line, p.column, p.value) for p in report.problems] == [(3, "日期", cell)]
+    assert report.problems[0].reason.startswith(reason)
+    assert _count(session, DailyMetric) == 0 and _count(session, MetricSnapshot) == 0
+
+
+def test_excel_serials_and_date_cells_obey_the_window(session: Session, world, tmp_path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(
+        ["日期", "网点编码", "新增好友", "好友总数", "客户群数", "群成员数", "转化客户", "新增存款"]
+    )
+    sheet.append([10000, "O111", 1, 1, 1, 1, 1, 1])  # a number: read as 1927-05-18
+    sheet.append([datetime(1900, 1, 1), "O112", 1, 1, 1, 1, 1, 1])  # a date cell
+    sheet.append([46000, "O113", 1, 1, 1, 1, 1, 1])  # 2025-12-9: inside the window
+    path = tmp_path / "m.xlsx"
+    book.save(path)
+    report = import_metrics(
+        session, actor=world[1][Role.ADMIN], data=path.read_bytes(), filename="m.xlsx"
+    )
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (2, "10000 按 Excel 日期序号读作 1927-05-18，日期早于允许的最早日期 2015-01-01"),
+        (3, "日期早于允许的最早日期 2015-01-01"),
+    ]
+    assert _count(session, DailyMetric) == 0 and _count(session, MetricSnapshot) == 0
+
+
+def test_the_earliest_date_comes_from_the_settings(
+    session: Session, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("METRICS_EARLIEST", "2026-11-08")
+    get_settings.cache_clear()
+    report = _imp(session, world[1][Role.ADMIN], metrics_csv(GOOD))
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (2, "日期早于允许的最早日期 2026-11-08"),
+        (3, "日期早于允许的最早日期 2026-11-08"),
+    ]
+    assert _imp(session, world[1][Role.ADMIN], metrics_csv(GOOD[2:])).ok  # the day itself

@@ -5,9 +5,11 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook
 
+from core.clock import SHANGHAI
 from core.tabular import (
     CellError,
     Column,
+    DateWindow,
     parse_amount_fen,
     parse_count,
     parse_date,
@@ -175,3 +177,49 @@ def test_multiline_quoted_cell_keeps_line_numbers_of_row_starts() -> None:
         b'date,outlet_code,note\n2026-11-08,O1,"a\nb"\n2026-11-09,O2,c\n', "m.csv", COLUMNS
     )
     assert [r.line for r in table.rows] == [2, 4]
+
+
+WINDOW = DateWindow(date(2015, 1, 1), datetime(2026, 11, 8, 9, 30, tzinfo=SHANGHAI))
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("1900-01-01", "日期早于允许的最早日期 2015-01-01"),
+        ("0001-01-01", "日期早于允许的最早日期 2015-01-01"),
+        ("2014-12-31", "日期早于允许的最早日期 2015-01-01"),
+        ("2026-11-09", "日期不能晚于今天（上海时间 2026-11-08）"),
+        ("9999-12-31", "日期不能晚于今天（上海时间 2026-11-08）"),
+        (datetime(1900, 1, 1), "日期早于允许的最早日期 2015-01-01"),
+        ("10000", "10000 按 Excel 日期序号读作 1927-05-18，日期早于允许的最早日期 2015-01-01"),
+        (42004, "42004 按 Excel 日期序号读作 2014-12-31，日期早于允许的最早日期 2015-01-01"),
+        (46335, "46335 按 Excel 日期序号读作 2026-11-09，日期不能晚于今天（上海时间 2026-11-08）"),
+    ],
+)
+def test_dates_outside_the_window_are_refused_saying_what_was_read(
+    raw: object, reason: str
+) -> None:
+    with pytest.raises(CellError) as info:
+        parse_date(raw, WINDOW)
+    assert str(info.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "day"),
+    [
+        ("2015-01-01", date(2015, 1, 1)),
+        (42005, date(2015, 1, 1)),
+        ("2026-11-08", date(2026, 11, 8)),
+    ],
+)
+def test_the_window_includes_its_ends(raw: object, day: date) -> None:
+    assert parse_date(raw, WINDOW) == day
+
+
+def test_timestamps_are_compared_not_converted() -> None:
+    assert WINDOW.moment_problem(datetime(2026, 11, 8, 9, 30, tzinfo=SHANGHAI)) is None
+    assert WINDOW.moment_problem(datetime(2026, 11, 8, 9, 31, tzinfo=SHANGHAI)) == (
+        "时间不能晚于现在（上海时间 2026-11-08 09:30）"
+    )
+    for extreme in (datetime.min, datetime.max):  # would overflow if shifted to UTC
+        assert WINDOW.moment_problem(extreme.replace(tzinfo=SHANGHAI))
