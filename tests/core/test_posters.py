@@ -89,8 +89,14 @@ def test_batches_need_the_right_to_make_posters(session: Session, world) -> None
         batch_posters(
             session, actor=users[Role.OUTLET_MANAGER], city_id=tree.cities["C1"].id, content=content
         )
-    with pytest.raises(ValidationFailed, match="活动"):
-        batch_posters(session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id)
+
+
+def test_without_a_campaign_a_batch_takes_the_templates_own_text(session: Session, world) -> None:
+    tree, users = world
+    data, count = batch_posters(
+        session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id, workers=1
+    )
+    assert count == 2 and len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == 2
 
 
 def test_an_outlet_manager_fetches_their_own_posters(session: Session, world) -> None:
