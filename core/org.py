@@ -121,38 +121,56 @@ def follow_city_moves(session: Session, moves: list[CityMove]) -> list[dict[str,
             sa.select(OrgUnit.id, OrgUnit.code).where(OrgUnit.level == OrgLevel.CITY)
         ).all()
     )
-    records = []
-    for move in moves:
-        codes = session.execute(
-            sa.update(ChannelCode)
-            .where(ChannelCode.outlet_id == move.outlet_id)
-            .values(city_id=move.new_city_id, updated_at=utcnow()),
-            execution_options={"synchronize_session": False},
-        ).rowcount
-        foreign = sa.select(Merchant.id).where(Merchant.city_id != move.new_city_id)
-        unbound = (
+    codes: dict[int, int] = {}
+    unbound: dict[int, list[str]] = {}
+    # A few statements per destination city, not per outlet: a reorganisation moves hundreds.
+    for city_id, outlets in _by_new_city(moves):
+        codes.update(
             session.execute(
-                sa.select(Merchant.name)
-                .join(MerchantOutlet, MerchantOutlet.merchant_id == Merchant.id)
-                .where(MerchantOutlet.outlet_id == move.outlet_id, Merchant.id.in_(foreign))
-                .order_by(Merchant.name)
-            )
-            .scalars()
-            .all()
+                sa.select(ChannelCode.outlet_id, sa.func.count())
+                .where(ChannelCode.outlet_id.in_(outlets))
+                .group_by(ChannelCode.outlet_id)
+            ).all()
         )
         session.execute(
+            sa.update(ChannelCode)
+            .where(ChannelCode.outlet_id.in_(outlets))
+            .values(city_id=city_id, updated_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        foreign = sa.select(Merchant.id).where(Merchant.city_id != city_id)
+        for outlet_id, name in session.execute(
+            sa.select(MerchantOutlet.outlet_id, Merchant.name)
+            .join(Merchant, Merchant.id == MerchantOutlet.merchant_id)
+            .where(MerchantOutlet.outlet_id.in_(outlets), Merchant.id.in_(foreign))
+            .order_by(Merchant.name)
+        ):
+            unbound.setdefault(outlet_id, []).append(name)
+        session.execute(
             sa.delete(MerchantOutlet).where(
-                MerchantOutlet.outlet_id == move.outlet_id, MerchantOutlet.merchant_id.in_(foreign)
+                MerchantOutlet.outlet_id.in_(outlets), MerchantOutlet.merchant_id.in_(foreign)
             ),
             execution_options={"synchronize_session": False},
         )
-        records.append(
-            {
-                "outlet": move.outlet_code,
-                "from_city": cities.get(move.old_city_id, ""),
-                "to_city": cities.get(move.new_city_id, ""),
-                "codes_moved": codes,
-                "merchants_unbound": list(unbound),
-            }
-        )
-    return records
+    return [
+        {
+            "outlet": move.outlet_code,
+            "from_city": cities.get(move.old_city_id, ""),
+            "to_city": cities.get(move.new_city_id, ""),
+            "codes_moved": codes.get(move.outlet_id, 0),
+            "merchants_unbound": unbound.get(move.outlet_id, []),
+        }
+        for move in moves
+    ]
+
+
+def _by_new_city(moves: list[CityMove]) -> list[tuple[int, list[int]]]:
+    """(destination city, up to 1000 of the outlets moving there): bounded IN lists."""
+    grouped: dict[int, list[int]] = {}
+    for move in moves:
+        grouped.setdefault(move.new_city_id, []).append(move.outlet_id)
+    return [
+        (city_id, outlets[start : start + 1000])
+        for city_id, outlets in grouped.items()
+        for start in range(0, len(outlets), 1000)
+    ]

@@ -167,3 +167,19 @@ def test_an_outlet_that_moves_city_takes_its_codes_and_leaves_its_merchants(
     assert session.get(Campaign, copied.id).design["target_outlet_ids"] == [o112]
     note = session.exec(select(AuditLog).where(AuditLog.action == "campaign.copy")).one()
     assert "已去掉不再属于本市的网点「O111支局」" in note.summary
+
+
+def test_a_county_that_moves_city_takes_its_outlets_codes_along(session: Session) -> None:
+    from core.channels import batch_codes
+    from core.permissions import Actor
+    from db.models import ChannelCode
+    from tests.factories import make_staff
+
+    tree = make_tree(session)
+    admin = make_user(session, "admin", Role.ADMIN)
+    make_staff(session, "O121", "钱七")
+    batch_codes(session, actor=Actor.system(), city_id=tree.cities["C1"].id)
+    report = _import(session, admin, "code,name,level,parent_code\nK12,K12区,county,C2\n")
+    assert report.ok and report.moved == 1
+    session.expire_all()
+    assert [c.city_id for c in session.exec(select(ChannelCode))] == [tree.cities["C2"].id]
