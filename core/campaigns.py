@@ -267,14 +267,14 @@ def _own_city_only(session: Session, design: CampaignDesign) -> tuple[CampaignDe
     """The design without the targets and merchants that are no longer its city's (an outlet
     moved to another city since, say): a copy is a new reference and may not cross cities,
     while the source keeps its history. Also says what was dropped, for the audit."""
-    city = design.city_id
-    outlets = own_ids(session, city, OrgUnit, design.target_outlet_ids)
-    counties = own_ids(session, city, OrgUnit, design.target_county_ids)
-    merchants = own_ids(session, city, Merchant, design_references(design)["merchants"])
+    city, named = design.city_id, design_references(design)
+    outlets = own_ids(session, city, OrgUnit, named["outlets"])
+    counties = own_ids(session, city, OrgUnit, named["counties"])
+    merchants = own_ids(session, city, Merchant, named["merchants"])
     dropped = (
-        set(design.target_outlet_ids) - outlets,
-        set(design.target_county_ids) - counties,
-        set(design_references(design)["merchants"]) - merchants,
+        set(named["outlets"]) - outlets,
+        set(named["counties"]) - counties,
+        set(named["merchants"]) - merchants,
     )
     if not any(dropped):
         return design, ""
