@@ -29,7 +29,7 @@ from core.poster_templates import (
     get_template,
     sample_content,
 )
-from core.references import ensure_references
+from core.references import ensure_references, reference_problems
 from db.engine import write_transaction
 from db.models import ChannelType, OrgLevel, OrgUnit
 
@@ -179,16 +179,32 @@ def outlet_posters(
     codes = list_codes(session, actor=actor, outlet_id=actor.outlet_id)
     if not codes:
         raise ValidationFailed([FieldProblem("codes", "本网点还没有渠道活码，请联系市分生成")])
+    outlet = session.get(OrgUnit, actor.outlet_id)
     texts: dict[int | None, PosterContent] = {None: OUTLET_DEFAULT_TEXT}
     jobs = []
     for code in codes:
         if code.campaign_id not in texts:
-            texts[code.campaign_id] = campaign_content(
-                session, actor=_reader(actor), campaign_id=code.campaign_id
-            )
+            texts[code.campaign_id] = _campaign_text(session, actor, outlet, code.campaign_id)
         jobs += _jobs([code], texts[code.campaign_id], template_id)
-    outlet = session.get(OrgUnit, actor.outlet_id)
     return _zip(f"{outlet.name}_海报", jobs, progress, workers=1), len(jobs)
+
+
+def _campaign_text(
+    session: Session, actor: Actor, outlet: OrgUnit, campaign_id: int
+) -> PosterContent:
+    """The text of the campaign a code was made for, while a poster may still carry it (the
+    outlet's city's own, approved, scheduled or running); the outlet's default text after
+    it ended, or once the outlet moved to another city."""
+    reader = _reader(actor)
+    if reference_problems(
+        session,
+        actor=reader,
+        action=Action.MANAGE_POSTERS,
+        city_id=outlet.city_id,
+        campaign=campaign_id,
+    ):
+        return OUTLET_DEFAULT_TEXT
+    return campaign_content(session, actor=reader, campaign_id=campaign_id)
 
 
 OUTLET_DEFAULT_TEXT = PosterContent(
