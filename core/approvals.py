@@ -22,9 +22,11 @@ from core import audit, notifications
 from core.audit import AuditAction
 from core.campaign_design import CampaignDesign, submit_problems
 from core.campaigns import (
+    campaign_scope,
     city_members,
     city_planners,
     ensure_campaign_allowed,
+    ensure_design_references,
     ensure_not_own,
     flat_design,
     load_campaign,
@@ -270,6 +272,7 @@ def submit_plan(
         campaign = load_campaign(session, campaign_id)
         ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
         design = CampaignDesign.model_validate(campaign.design)
+        ensure_design_references(session, actor, design, "方案未提交")
         problems = submit_problems(design, **_city_ids(session, campaign.city_id))
         if problems:
             raise ValidationFailed(problems, summary="方案还不完整，未提交")
@@ -563,7 +566,10 @@ def review_queue(
     today = to_shanghai(now).date()
     query = (
         select(Campaign)
-        .where(Campaign.state.in_(filters.states or AWAITING_REVIEW))
+        .where(
+            Campaign.state.in_(filters.states or AWAITING_REVIEW),
+            campaign_scope(actor, Action.VIEW_CAMPAIGNS),
+        )
         .order_by(Campaign.submitted_at, Campaign.id)
     )
     if filters.city_id:

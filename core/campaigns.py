@@ -22,7 +22,8 @@ from core.campaign_design import (
 from core.clock import shanghai_today, utcnow
 from core.compliance import ComplianceHit, check
 from core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
-from core.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from core.permissions import Action, Actor, ensure_allowed, scope_filter
+from core.references import ensure_references, own_ids
 from db.engine import write_transaction
 from db.models import (
     Campaign,
@@ -108,6 +109,35 @@ def ensure_campaign_allowed(
     ensure_allowed(actor, action, session.get(OrgUnit, campaign.city_id))
 
 
+def campaign_scope(actor: Actor, action: Action) -> sa.ColumnElement[bool]:
+    """The campaigns within the actor's scope for `action` (a WHERE clause)."""
+    return scope_filter(actor, action, city_column=Campaign.city_id)
+
+
+def design_references(design: CampaignDesign) -> dict[str, list[int]]:
+    """The org units and merchants a design names, as `ensure_references` takes them."""
+    merchants = list(design.merchant_ids) + [m for c in design.coupons for m in c.merchant_ids]
+    return {
+        "outlets": list(design.target_outlet_ids),
+        "counties": list(design.target_county_ids),
+        "merchants": merchants,
+    }
+
+
+def ensure_design_references(
+    session: Session, actor: Actor, design: CampaignDesign, summary: str
+) -> None:
+    """Targets and merchants of a design must be its own city's (and in the actor's scope)."""
+    ensure_references(
+        session,
+        actor=actor,
+        action=Action.MANAGE_CAMPAIGNS,
+        city_id=design.city_id,
+        summary=summary,
+        **design_references(design),
+    )
+
+
 def _row(session: Session, c: Campaign) -> CampaignRow:
     city = session.get(OrgUnit, c.city_id)
     return CampaignRow(
@@ -152,6 +182,7 @@ def save_draft(
     problems = draft_problems(design)
     if problems:
         raise ValidationFailed(problems, summary="草稿未保存")
+    ensure_design_references(session, actor, design, "草稿未保存")
     with write_transaction(session):
         if campaign_id is None:
             campaign = _insert_draft(session, actor, design)
@@ -210,7 +241,7 @@ def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> Campaign
     """A new draft that starts from an earlier campaign (any state) of a city the actor manages."""
     source = load_campaign(session, source_id)
     ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, source)
-    design = CampaignDesign.model_validate(source.design)
+    design, dropped = _own_city_only(session, CampaignDesign.model_validate(source.design))
     fresh = new_design(source.city_id, shanghai_today())
     copied = design.model_copy(
         update={
@@ -222,6 +253,8 @@ def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> Campaign
     problems = draft_problems(copied)
     if problems:
         raise ValidationFailed(problems, summary="未能复制")
+    ensure_design_references(session, actor, copied, "未能复制")
+    note = f"（已去掉不再属于本市的{dropped}）" if dropped else ""
     with write_transaction(session):
         campaign = _insert_draft(session, actor, copied, copied_from_id=source.id)
         audit.record(
@@ -230,10 +263,47 @@ def copy_campaign(session: Session, *, actor: Actor, source_id: int) -> Campaign
             action=AuditAction.CAMPAIGN_COPY,
             target_type="campaign",
             target_id=campaign.id,
-            summary=f"以「{source.name}」为模板新建活动",
+            summary=f"以「{source.name}」为模板新建活动{note}",
             after=campaign.design,
         )
     return _row(session, campaign)
+
+
+def _own_city_only(session: Session, design: CampaignDesign) -> tuple[CampaignDesign, str]:
+    """The design without the targets and merchants that are no longer its city's (an outlet
+    moved to another city since, say): a copy is a new reference and may not cross cities,
+    while the source keeps its history. Also says what was dropped, for the audit."""
+    city, named = design.city_id, design_references(design)
+    outlets = own_ids(session, city, OrgUnit, named["outlets"])
+    counties = own_ids(session, city, OrgUnit, named["counties"])
+    merchants = own_ids(session, city, Merchant, named["merchants"])
+    dropped = (
+        set(named["outlets"]) - outlets,
+        set(named["counties"]) - counties,
+        set(named["merchants"]) - merchants,
+    )
+    if not any(dropped):
+        return design, ""
+    words = "、".join(
+        f"{label}「{'、'.join(_sorted_names(session, model, ids))}」"
+        for label, model, ids in zip(
+            ("网点", "区县", "商户"), (OrgUnit, OrgUnit, Merchant), dropped, strict=True
+        )
+        if ids
+    )
+    coupons = [
+        c.model_copy(update={"merchant_ids": [m for m in c.merchant_ids if m in merchants]})
+        for c in design.coupons
+    ]
+    kept = design.model_copy(
+        update={
+            "target_outlet_ids": [i for i in design.target_outlet_ids if i in outlets],
+            "target_county_ids": [i for i in design.target_county_ids if i in counties],
+            "merchant_ids": [i for i in design.merchant_ids if i in merchants],
+            "coupons": coupons,
+        }
+    )
+    return kept, words
 
 
 def delete_draft(session: Session, *, actor: Actor, campaign_id: int) -> None:
@@ -276,9 +346,11 @@ def list_campaigns(
 ) -> list[CampaignRow]:
     ensure_allowed(actor, Action.VIEW_CAMPAIGNS)
     filters = filters or CampaignFilter()
-    query = select(Campaign).order_by(Campaign.updated_at.desc(), Campaign.id.desc())
-    if scope_of(actor, Action.VIEW_CAMPAIGNS) is Scope.CITY:
-        query = query.where(Campaign.city_id == actor.city_id)
+    query = (
+        select(Campaign)
+        .where(campaign_scope(actor, Action.VIEW_CAMPAIGNS))
+        .order_by(Campaign.updated_at.desc(), Campaign.id.desc())
+    )
     if filters.states:
         query = query.where(Campaign.state.in_(filters.states))
     if filters.kinds:
@@ -372,6 +444,11 @@ def campaign_detail(
         versions=list(versions),
         names=design_names(session, design),
     )
+
+
+def _sorted_names(session: Session, model: type, ids: set[int]) -> list[str]:
+    rows = session.execute(sa.select(model.id, model.name).where(model.id.in_(ids))).all()
+    return [name for _, name in sorted(rows)]
 
 
 def design_names(session: Session, design: CampaignDesign) -> DesignNames:
@@ -575,22 +652,22 @@ def managed_cities(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
     ensure_allowed(actor, Action.MANAGE_CAMPAIGNS)
     query = (
         select(OrgUnit.id, OrgUnit.name)
-        .where(OrgUnit.level == OrgLevel.CITY)
+        .where(OrgUnit.level == OrgLevel.CITY, scope_filter(actor, Action.MANAGE_CAMPAIGNS))
         .order_by(OrgUnit.code)
     )
-    if scope_of(actor, Action.MANAGE_CAMPAIGNS) is Scope.CITY:
-        query = query.where(OrgUnit.id == actor.city_id)
     return [(i, n) for i, n in session.exec(query)]
 
 
 def target_outlets(session: Session, design: CampaignDesign) -> list[int]:
-    """The outlets a design targets, resolved against the org tree."""
-    if design.target_mode.value == "outlets":
-        return sorted(set(design.target_outlet_ids))
+    """The outlets a design targets, resolved against today's org tree: only outlets of the
+    design's city (one that moved to another city since keeps its place in the plan's
+    history, but gets no reminders or targets from it)."""
     query = select(OrgUnit.id).where(
         OrgUnit.level == OrgLevel.OUTLET, OrgUnit.city_id == design.city_id
     )
-    if design.target_mode.value == "counties":
+    if design.target_mode.value == "outlets":
+        query = query.where(OrgUnit.id.in_(design.target_outlet_ids or [-1]))
+    elif design.target_mode.value == "counties":
         query = query.where(OrgUnit.county_id.in_(design.target_county_ids or [-1]))
     return sorted(session.exec(query).all())
 
@@ -623,10 +700,9 @@ def board_campaigns(session: Session, *, actor: Actor) -> list[CampaignPeriod]:
                 (PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING, PlanState.ENDED)
             )
         )
+        .where(campaign_scope(actor, Action.VIEW_METRICS))
         .order_by(Campaign.start_date.desc(), Campaign.id.desc())
     )
-    if scope_of(actor, Action.VIEW_METRICS) is Scope.CITY:
-        query = query.where(Campaign.city_id == actor.city_id)
     return [
         CampaignPeriod(c.id, c.name, c.city_id, c.start_date, c.end_date, c.state)
         for c in session.exec(query)

@@ -21,6 +21,7 @@ from core.audit import AuditAction
 from core.clock import SHANGHAI, shanghai_today, utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
+from core.references import BINDABLE_STATES, ensure_references, reference_problems
 from core.settings import get_settings
 from core.tabular import DateWindow
 from db.engine import is_postgres, write_transaction
@@ -99,25 +100,26 @@ class CodeRead:
     personal_staff: str | None  # the one staff member a personal code (专属活码) adds customers to
 
 
-def _problems(session: Session, data: CodeInput, outlet: OrgUnit) -> list[FieldProblem]:
+def _problems(
+    session: Session, actor: Actor, data: CodeInput, outlet: OrgUnit
+) -> list[FieldProblem]:
     problems = [FieldProblem("slots", p) for p in slot_problems(data.slots)]
     if not data.name.strip() or len(data.name) > 80:
         problems.append(FieldProblem("name", "活码名称须为 1–80 个字"))
     if not data.staff_ids:
         problems.append(FieldProblem("staff", "请至少选择一名接待员工"))
-    staff = session.exec(
-        select(Staff.id, Staff.outlet_id, Staff.active).where(
-            Staff.id.in_(data.staff_ids + data.fallback_staff_ids)
-        )
-    ).all()
-    city_outlets = set(
-        session.exec(select(OrgUnit.id).where(OrgUnit.city_id == outlet.city_id)).all()
+    # Staff, merchant and campaign: the code's city's own, and a campaign it may carry.
+    problems += reference_problems(
+        session,
+        actor=actor,
+        action=Action.MANAGE_CHANNEL_CODES,
+        city_id=outlet.city_id,
+        staff=data.staff_ids + data.fallback_staff_ids,
+        merchants=() if data.merchant_id is None else (data.merchant_id,),
+        campaign=data.campaign_id,
     )
-    if len(staff) != len(set(data.staff_ids + data.fallback_staff_ids)) or any(
-        o not in city_outlets for _, o, _ in staff
-    ):
-        problems.append(FieldProblem("staff", "接待员工须是本市网点的员工"))
-    if any(not active for staff_id, _, active in staff if staff_id in data.staff_ids):
+    staff = session.exec(select(Staff.id, Staff.active).where(Staff.id.in_(data.staff_ids))).all()
+    if any(not active for _, active in staff):
         problems.append(FieldProblem("staff", "不能把已离职的员工放进接待名单"))
     if set(data.staff_ids) & set(data.fallback_staff_ids):
         problems.append(FieldProblem("staff", "同一员工不能既是接待员工又是备用员工"))
@@ -146,7 +148,7 @@ def _outlet(session: Session, outlet_id: int) -> OrgUnit:
 def create_code(session: Session, *, actor: Actor, data: CodeInput) -> CodeRead:
     outlet = _outlet(session, data.outlet_id)
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, outlet)
-    problems = _problems(session, data, outlet)
+    problems = _problems(session, actor, data, outlet)
     if problems:
         raise ValidationFailed(problems, summary="活码未创建")
     with write_transaction(session):
@@ -228,6 +230,15 @@ def batch_codes(
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, city)
     if per not in ("outlet", "staff"):
         raise ValidationFailed([FieldProblem("per", "批量方式须为每网点或每员工")])
+    ensure_references(
+        session,
+        actor=actor,
+        action=Action.MANAGE_CHANNEL_CODES,
+        city_id=city.id,
+        summary="活码未生成",
+        outlets=outlet_ids or (),
+        campaign=campaign_id,
+    )
     outlets = session.exec(
         select(OrgUnit)
         .where(OrgUnit.city_id == city_id, OrgUnit.level == OrgLevel.OUTLET)
@@ -702,9 +713,11 @@ class CodeChoices:
 
 
 def code_choices(session: Session, *, actor: Actor, city_id: int) -> CodeChoices:
-    from db.models import Campaign, Merchant, PlanState
+    from db.models import Campaign, Merchant
 
     city = session.get(OrgUnit, city_id)
+    if city is None or city.level != OrgLevel.CITY:
+        raise NotFound("城市不存在")
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, city)
     outlets = session.exec(
         select(OrgUnit.id, OrgUnit.name)
@@ -722,7 +735,7 @@ def code_choices(session: Session, *, actor: Actor, city_id: int) -> CodeChoices
     campaigns = session.exec(
         select(Campaign.id, Campaign.name).where(
             Campaign.city_id == city_id,
-            Campaign.state.in_((PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING)),
+            Campaign.state.in_(BINDABLE_STATES),
         )
     ).all()
     merchants = session.exec(

@@ -80,11 +80,14 @@ def import_events(
         c.slug: c for c in session.exec(select(ChannelCode).where(ChannelCode.slug.in_(named)))
     }
     userids = {str(row.cells.get("staff") or "").strip() for row in table.rows} - {""}
-    staff = dict(
-        session.exec(
-            select(Staff.wecom_userid, Staff.id).where(Staff.wecom_userid.in_(userids))
-        ).all()
-    )
+    staff = {
+        userid: (staff_id, city_id)
+        for userid, staff_id, city_id in session.exec(
+            select(Staff.wecom_userid, Staff.id, OrgUnit.city_id)
+            .join(OrgUnit, OrgUnit.id == Staff.outlet_id)
+            .where(Staff.wecom_userid.in_(userids))
+        )
+    }
     city_only = scope_of(actor, Action.MANAGE_CHANNEL_CODES) is Scope.CITY
     window = DateWindow.current()
     parsed = []
@@ -106,6 +109,8 @@ def import_events(
             staff_userid = parse_text(row.cells.get("staff"), required=False, max_len=64)
             if staff_userid and staff_userid not in staff:
                 raise CellError(f"员工企微ID {staff_userid} 不存在")
+            if staff_userid and staff[staff_userid][1] != code.city_id:
+                raise CellError(f"员工企微ID {staff_userid} 不是活码 {slug} 所在市的员工")
         except CellError as exc:
             report.problems.append(RowProblem(row.line, "", "", str(exc)))
             continue
@@ -115,7 +120,7 @@ def import_events(
                 moment,
                 event,
                 hash_customer(customer),
-                staff.get(staff_userid) if staff_userid else None,
+                staff[staff_userid][0] if staff_userid else None,
             )
         )
     if not report.ok:

@@ -14,7 +14,8 @@ from core.audit import AuditAction
 from core.clock import utcnow
 from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.formatting import mask_phone
-from core.permissions import Action, Actor, Role, Scope, ensure_allowed, scope_of
+from core.permissions import Action, Actor, Role, Scope, ensure_allowed, scope_filter, scope_of
+from core.references import reference_problems
 from core.tabular import (
     CellError,
     Column,
@@ -76,9 +77,11 @@ def list_merchants(
     include_inactive: bool = False,
 ) -> list[MerchantRead]:
     ensure_allowed(actor, Action.VIEW_MERCHANTS)
-    query = select(Merchant).order_by(Merchant.city_id, Merchant.name)
-    if scope_of(actor, Action.VIEW_MERCHANTS) is Scope.CITY:
-        city_id = actor.city_id
+    query = (
+        select(Merchant)
+        .where(scope_filter(actor, Action.VIEW_MERCHANTS, city_column=Merchant.city_id))
+        .order_by(Merchant.city_id, Merchant.name)
+    )
     if city_id is not None:
         query = query.where(Merchant.city_id == city_id)
     if not include_inactive:
@@ -147,22 +150,15 @@ def _field_problems(data: MerchantInput) -> list[FieldProblem]:
     return problems
 
 
-def _problems(session: Session, data: MerchantInput) -> list[FieldProblem]:
+def _problems(session: Session, actor: Actor, data: MerchantInput) -> list[FieldProblem]:
     """The field checks, and that the bound outlets are outlets of the merchant's city."""
-    problems = _field_problems(data)
-    if data.outlet_ids:
-        found = session.execute(
-            sa.select(sa.func.count())
-            .select_from(OrgUnit)
-            .where(
-                OrgUnit.id.in_(data.outlet_ids),
-                OrgUnit.level == OrgLevel.OUTLET,
-                OrgUnit.city_id == data.city_id,
-            )
-        ).scalar_one()
-        if found != len(set(data.outlet_ids)):
-            problems.append(FieldProblem("outlet_ids", "绑定网点须是本市的网点"))
-    return problems
+    return _field_problems(data) + reference_problems(
+        session,
+        actor=actor,
+        action=Action.MANAGE_MERCHANTS,
+        city_id=data.city_id,
+        outlets=data.outlet_ids,
+    )
 
 
 def save_merchant(
@@ -172,7 +168,7 @@ def save_merchant(
     if city is None or city.level != OrgLevel.CITY:
         raise ValidationFailed([FieldProblem("city_id", "请选择商户所属的市")])
     ensure_allowed(actor, Action.MANAGE_MERCHANTS, city)
-    problems = _problems(session, data)
+    problems = _problems(session, actor, data)
     if problems:
         raise ValidationFailed(problems, summary="商户未保存")
     with write_transaction(session):

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from core import audit
 from core.audit import AuditAction
 from core.clock import utcnow
-from core.org import recompute_ancestors
+from core.org import follow_city_moves, recompute_ancestors
 from core.permissions import Action, Actor, ensure_allowed
 from core.tabular import (
     CellError,
@@ -57,12 +57,19 @@ class OrgImportReport(FileReport):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    moved: int = 0  # outlets now in another city (their codes follow them)
 
     def summary(self) -> str:
         if not self.ok:
             return self.refusal("机构")
         verb = "校验通过（未写入）" if self.dry_run else "导入成功"
-        return f"{verb}：{self.rows} 个机构（新增 {self.created}，更新 {self.updated}，未变 {self.unchanged}）。"
+        moved = (
+            f"其中 {self.moved} 个网点改属其他市，其渠道活码随之改属新市。" if self.moved else ""
+        )
+        return (
+            f"{verb}：{self.rows} 个机构（新增 {self.created}，更新 {self.updated}，"
+            f"未变 {self.unchanged}）。{moved}"
+        )
 
 
 def import_org(
@@ -84,7 +91,8 @@ def import_org(
     with write_transaction(session):
         changes = _apply(session, units, existing)
         session.flush()
-        recompute_ancestors(session)
+        moved = follow_city_moves(session, recompute_ancestors(session))
+        report.moved = len(moved)
         audit.record(
             session,
             actor=actor,
@@ -94,7 +102,11 @@ def import_org(
             summary=report.summary(),
             # Enough to answer "what did this import change?" without storing whole trees.
             before={"updated": [c[0] for c in changes if c[0]][:AUDIT_DETAIL_LIMIT]},
-            after={"changed": [c[1] for c in changes][:AUDIT_DETAIL_LIMIT], "count": len(changes)},
+            after={
+                "changed": [c[1] for c in changes][:AUDIT_DETAIL_LIMIT],
+                "count": len(changes),
+                "moved": moved[:AUDIT_DETAIL_LIMIT],
+            },
         )
     return report
 
@@ -147,12 +159,25 @@ def _parse(rows: list[Row], problems: list[RowProblem]) -> list[_Unit]:
 def _check_tree(
     units: list[_Unit], existing: dict[str, OrgUnit], problems: list[RowProblem]
 ) -> None:
-    """Parents must exist (in the file or the database) and be exactly one level up."""
+    """Parents must exist (in the file or the database) and be exactly one level up; the
+    tree has exactly one province."""
     levels = {code: unit.level for code, unit in existing.items()}
     levels.update({u.code: u.level for u in units})
+    province = next((c for c, u in existing.items() if u.level == OrgLevel.PROVINCE), None)
     for u in units:
         wanted = PARENT_LEVEL[u.level]
         old = existing.get(u.code)
+        if u.level == OrgLevel.PROVINCE:
+            province = province or u.code
+            if u.code != province:
+                problems.append(
+                    RowProblem(
+                        u.line,
+                        "层级",
+                        u.code,
+                        f"机构树只能有一个省级机构（已有 {province}），不能再导入省级机构 {u.code}",
+                    )
+                )
         if old is not None and old.level != u.level:
             problems.append(
                 RowProblem(

@@ -27,6 +27,7 @@ __all__ = [
     "Scope",
     "allowed",
     "ensure_allowed",
+    "in_scope",
     "scope_filter",
     "scope_of",
 ]
@@ -202,7 +203,9 @@ def scope_filter(
     outlet_column: sa.ColumnElement | None = None,
 ) -> sa.ColumnElement[bool]:
     """A WHERE clause restricting rows to the actor's scope for `action`: on `OrgUnit` by
-    default, or on any table that records its city and outlet (channel codes, say)."""
+    default, or on any table that records its city and outlet (channel codes, say). A table
+    that records only a city (campaigns, merchants) has no rows of one outlet: an
+    outlet-scoped actor gets none of them."""
     scope = scope_of(actor, action)
     if scope is None:
         return sa.false()
@@ -210,4 +213,6 @@ def scope_filter(
         return sa.true()
     if scope is Scope.CITY:
         return (OrgUnit.city_id if city_column is None else city_column) == actor.city_id
+    if outlet_column is None and city_column is not None:
+        return sa.false()
     return (OrgUnit.id if outlet_column is None else outlet_column) == actor.outlet_id

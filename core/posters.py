@@ -18,12 +18,20 @@ from core.campaigns import ensure_campaign_allowed, load_campaign
 from core.channels import CodeRead, batch_codes, list_codes
 from core.code_export import safe_name
 from core.compliance import ComplianceHit, check
-from core.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, NotFound, ValidationFailed
 from core.permissions import Action, Actor, ensure_allowed
 from core.poster_batch import render_many
-from core.poster_templates import LIMITS, MAX_BENEFITS, PosterContent, PosterJob, get_template
+from core.poster_templates import (
+    LIMITS,
+    MAX_BENEFITS,
+    PosterContent,
+    PosterJob,
+    get_template,
+    sample_content,
+)
+from core.references import ensure_references, reference_problems
 from db.engine import write_transaction
-from db.models import ChannelType, OrgUnit
+from db.models import ChannelType, OrgLevel, OrgUnit
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_TEMPLATE = "rights_day"
@@ -110,13 +118,27 @@ def batch_posters(
     workers: int = 2,
 ) -> tuple[bytes, int]:
     """A ZIP of personalised posters for a city (or some of its outlets) and how many.
-    Each poster carries its own channel code, created or reused as `batch_codes` does."""
-    ensure_allowed(actor, Action.MANAGE_POSTERS, session.get(OrgUnit, city_id))
-    get_template(template_id)
-    if content is None:
-        if campaign_id is None:
-            raise ValidationFailed([FieldProblem("campaign", "请选择活动，或先填写海报文字")])
+    Each poster carries its own channel code, created or reused as `batch_codes` does.
+    The text is `content`, else the campaign's, else the template's own default text; a
+    campaign must be the city's own and approved, scheduled or running."""
+    city = session.get(OrgUnit, city_id)
+    if city is None or city.level != OrgLevel.CITY:
+        raise NotFound("城市不存在")
+    ensure_allowed(actor, Action.MANAGE_POSTERS, city)
+    ensure_references(
+        session,
+        actor=actor,
+        action=Action.MANAGE_POSTERS,
+        city_id=city.id,
+        summary="海报未生成",
+        outlets=outlet_ids or (),
+        campaign=campaign_id,
+    )
+    template = get_template(template_id)
+    if content is None and campaign_id is not None:
         content = campaign_content(session, actor=actor, campaign_id=campaign_id)
+    elif content is None:
+        content = sample_content(template)
     codes = batch_codes(
         session,
         actor=actor,
@@ -130,7 +152,6 @@ def batch_posters(
         raise ValidationFailed(
             [FieldProblem("city", "所选范围内没有在职员工的网点，无法生成专属海报")]
         )
-    city = session.get(OrgUnit, city_id)
     data = _zip(f"{city.name}_海报", _jobs(codes, content, template_id), progress, workers)
     with write_transaction(session):
         audit.record(
@@ -158,16 +179,32 @@ def outlet_posters(
     codes = list_codes(session, actor=actor, outlet_id=actor.outlet_id)
     if not codes:
         raise ValidationFailed([FieldProblem("codes", "本网点还没有渠道活码，请联系市分生成")])
+    outlet = session.get(OrgUnit, actor.outlet_id)
     texts: dict[int | None, PosterContent] = {None: OUTLET_DEFAULT_TEXT}
     jobs = []
     for code in codes:
         if code.campaign_id not in texts:
-            texts[code.campaign_id] = campaign_content(
-                session, actor=_reader(actor), campaign_id=code.campaign_id
-            )
+            texts[code.campaign_id] = _campaign_text(session, actor, outlet, code.campaign_id)
         jobs += _jobs([code], texts[code.campaign_id], template_id)
-    outlet = session.get(OrgUnit, actor.outlet_id)
     return _zip(f"{outlet.name}_海报", jobs, progress, workers=1), len(jobs)
+
+
+def _campaign_text(
+    session: Session, actor: Actor, outlet: OrgUnit, campaign_id: int
+) -> PosterContent:
+    """The text of the campaign a code was made for, while a poster may still carry it (the
+    outlet's city's own, approved, scheduled or running); the outlet's default text after
+    it ended, or once the outlet moved to another city."""
+    reader = _reader(actor)
+    if reference_problems(
+        session,
+        actor=reader,
+        action=Action.MANAGE_POSTERS,
+        city_id=outlet.city_id,
+        campaign=campaign_id,
+    ):
+        return OUTLET_DEFAULT_TEXT
+    return campaign_content(session, actor=reader, campaign_id=campaign_id)
 
 
 OUTLET_DEFAULT_TEXT = PosterContent(

@@ -20,6 +20,7 @@ from core.poster_templates import (
     sample_content,
 )
 from core.posters import batch_posters, campaign_content, poster_hits
+from core.references import BINDABLE_STATES
 from ui import plan_view, widgets
 
 actor = widgets.require(Action.MANAGE_POSTERS)
@@ -196,7 +197,8 @@ per = c2.radio(
     horizontal=True,
     key="batch_per",
 )
-city_campaigns = [c for c in campaigns if c.city_id == city_id]
+# Codes and posters carry only the city's approved, scheduled or running campaigns.
+city_campaigns = [c for c in campaigns if c.city_id == city_id and c.state in BINDABLE_STATES]
 campaign = c3.selectbox(
     "所属活动（可选）",
     [None, *city_campaigns],

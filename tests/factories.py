@@ -205,3 +205,38 @@ def make_staff(session: Session, outlet_code: str, name: str, *, active: bool = 
     session.add(staff)
     session.commit()
     return staff.id
+
+
+def make_campaign(session: Session, city_code: str, name: str, state: str = "approved") -> int:
+    """A complete campaign of a city taken to `state` (draft, submitted, approved, rejected,
+    scheduled, running, ended) through the services, reviewed at one stage by the user
+    `factory_reviewer` (created with the stage when there is none)."""
+    from core.approvals import Decision, PlanAction, advance_campaign, decide_plan, submit_plan
+    from core.campaigns import save_draft
+    from db.models import Campaign, ReviewStage
+
+    system = Actor.system("factory")
+    design = complete_design(session, city_code, name)
+    cid = save_draft(session, actor=system, design=design).id
+    if state == "draft":
+        return cid
+    if session.exec(select(ReviewStage)).first() is None:
+        make_user(session, "factory_reviewer", Role.PROVINCE_REVIEWER)
+        make_stages(session, ["factory_reviewer"])
+    submit_plan(session, actor=system, campaign_id=cid)
+    if state == "submitted":
+        return cid
+    reviewer = actor_for_user(session, "factory_reviewer")
+    rejected = state == "rejected"
+    decide_plan(
+        session,
+        actor=reviewer,
+        campaign_id=cid,
+        decision=Decision.REJECT if rejected else Decision.APPROVE,
+        comment="不符合要求" if rejected else "",
+        expected_lock=session.get(Campaign, cid).lock_version,
+    )
+    steps = {"scheduled": 1, "running": 2, "ended": 3}.get(state, 0)
+    for action in (PlanAction.SCHEDULE, PlanAction.START, PlanAction.END)[:steps]:
+        advance_campaign(session, actor=system, campaign_id=cid, action=action)
+    return cid

@@ -179,3 +179,34 @@ def test_codes_command_writes_a_zip_and_reuses_codes(session: Session, tmp_path:
     again = run_cli("codes", "--city", "C1", "--out", str(out))
     assert "沿用 1" in again.stdout
     assert run_cli("codes", "--city", "NOPE", "--out", str(out)).returncode == 1
+
+
+@pytest.mark.parametrize("command", ["codes", "posters"])
+def test_codes_and_posters_take_only_the_citys_own_usable_campaign(
+    session: Session, tmp_path: Path, command: str
+) -> None:
+    from db.models import ChannelCode
+    from tests.factories import make_campaign, make_staff
+
+    make_tree(session)
+    make_staff(session, "O111", "张三")
+    refused = {
+        make_campaign(session, "C2", "株洲稳赚存款节", "approved"): "不是本市（C1市）的活动",
+        make_campaign(session, "C1", "存款节", "rejected"): "活动「存款节」已被驳回",
+        make_campaign(session, "C1", "权益周", "draft"): "尚未审批通过（当前为「草稿」）",
+    }
+    approved = make_campaign(session, "C1", "逢8会员权益日", "approved")
+    out = tmp_path / f"{command}.zip"
+    for campaign, reason in refused.items():
+        result = run_cli(command, "--city", "C1", "--campaign", str(campaign), "--out", str(out))
+        assert result.returncode == 1 and reason in result.stderr, result.stderr
+    assert not out.exists()
+    session.rollback()  # see the other processes' writes
+    assert session.exec(select(ChannelCode)).first() is None
+    result = run_cli(command, "--city", "C1", "--campaign", str(approved), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    session.rollback()
+    assert [c.campaign_id for c in session.exec(select(ChannelCode))] == [approved]
+    if command == "posters":  # without a campaign: the template's own text, never refused
+        plain = run_cli(command, "--city", "C1", "--out", str(tmp_path / "plain.zip"))
+        assert plain.returncode == 0 and "1 张专属海报" in plain.stdout, plain.stderr

@@ -94,3 +94,92 @@ def test_only_admins_import_the_tree(session: Session) -> None:
     planner = make_user(session, "planner", Role.CITY_PLANNER, "C1")
     with pytest.raises(PermissionDenied):
         _import(session, planner, TREE)
+
+
+def test_the_tree_has_exactly_one_province(session: Session, admin) -> None:
+    report = _import(session, admin, TREE + "Y,另一省,省,\n")
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (7, "机构树只能有一个省级机构（已有 X），不能再导入省级机构 Y")
+    ]
+    assert _import(session, admin, TREE).ok
+    report = _import(
+        session, admin, "code,name,level,parent_code\nY1,另一市,city,Y\nY,另一省,province,\n"
+    )
+    assert any(p.line == 3 and "只能有一个省级机构（已有 X）" in p.reason for p in report.problems)
+    assert session.exec(select(OrgUnit).where(OrgUnit.code.in_(["Y", "Y1"]))).first() is None
+
+
+def test_an_outlet_that_moves_city_takes_its_codes_and_leaves_its_merchants(
+    session: Session,
+) -> None:
+    from core.campaign_design import TargetMode
+    from core.campaigns import copy_campaign, save_draft, target_outlets
+    from core.channels import batch_codes, list_codes
+    from core.errors import ValidationFailed
+    from core.permissions import Actor
+    from db.models import Campaign, ChannelCode, MerchantOutlet
+    from tests.factories import complete_design, make_merchant, make_staff, make_users
+
+    tree = make_tree(session)
+    users = make_users(session)
+    other_planner = make_user(session, "planner2", Role.CITY_PLANNER, "C2")
+    make_staff(session, "O111", "张三")
+    code = batch_codes(session, actor=Actor.system(), city_id=tree.cities["C1"].id).codes[0]
+    merchant = make_merchant(session, "C1", "星沙超市", ("O111", "O112"))
+    o111, o112 = tree.outlets["O111"].id, tree.outlets["O112"].id
+    design = complete_design(
+        session, "C1", target_mode=TargetMode.OUTLETS, target_outlet_ids=[o111, o112]
+    )
+    planner = users[Role.CITY_PLANNER]
+    campaign_id = save_draft(session, actor=planner, design=design).id
+
+    report = _import(
+        session, users[Role.ADMIN], "code,name,level,parent_code\nO111,O111支局,outlet,K21\n"
+    )
+    assert report.ok and report.moved == 1, report.problems
+    assert "1 个网点改属其他市" in report.summary()
+
+    session.expire_all()
+    assert session.get(ChannelCode, code.id).city_id == tree.cities["C2"].id
+    assert list_codes(session, actor=planner) == []
+    assert [c.id for c in list_codes(session, actor=other_planner)] == [code.id]
+    links = session.exec(
+        select(MerchantOutlet.outlet_id).where(MerchantOutlet.merchant_id == merchant)
+    )
+    assert list(links) == [o112]
+    entry = session.exec(select(AuditLog).where(AuditLog.action == "org.import")).one()
+    assert entry.after["moved"] == [
+        {
+            "outlet": "O111",
+            "from_city": "C1",
+            "to_city": "C2",
+            "codes_moved": 1,
+            "merchants_unbound": ["星沙超市"],
+        }
+    ]
+    # The plan keeps its history; what it reaches, and any new reference, stays in C1.
+    stored = session.get(Campaign, campaign_id)
+    assert stored.design["target_outlet_ids"] == [o111, o112]
+    assert target_outlets(session, design) == [o112]
+    with pytest.raises(ValidationFailed, match="所选网点「O111支局」不属于本市（C1市）"):
+        save_draft(session, actor=planner, design=design, campaign_id=campaign_id)
+    copied = copy_campaign(session, actor=planner, source_id=campaign_id)
+    assert session.get(Campaign, copied.id).design["target_outlet_ids"] == [o112]
+    note = session.exec(select(AuditLog).where(AuditLog.action == "campaign.copy")).one()
+    assert "已去掉不再属于本市的网点「O111支局」" in note.summary
+
+
+def test_a_county_that_moves_city_takes_its_outlets_codes_along(session: Session) -> None:
+    from core.channels import batch_codes
+    from core.permissions import Actor
+    from db.models import ChannelCode
+    from tests.factories import make_staff
+
+    tree = make_tree(session)
+    admin = make_user(session, "admin", Role.ADMIN)
+    make_staff(session, "O121", "钱七")
+    batch_codes(session, actor=Actor.system(), city_id=tree.cities["C1"].id)
+    report = _import(session, admin, "code,name,level,parent_code\nK12,K12区,county,C2\n")
+    assert report.ok and report.moved == 1
+    session.expire_all()
+    assert [c.city_id for c in session.exec(select(ChannelCode))] == [tree.cities["C2"].id]

@@ -89,8 +89,14 @@ def test_batches_need_the_right_to_make_posters(session: Session, world) -> None
         batch_posters(
             session, actor=users[Role.OUTLET_MANAGER], city_id=tree.cities["C1"].id, content=content
         )
-    with pytest.raises(ValidationFailed, match="活动"):
-        batch_posters(session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id)
+
+
+def test_without_a_campaign_a_batch_takes_the_templates_own_text(session: Session, world) -> None:
+    tree, users = world
+    data, count = batch_posters(
+        session, actor=users[Role.DESIGNER], city_id=tree.cities["C1"].id, workers=1
+    )
+    assert count == 2 and len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == 2
 
 
 def test_an_outlet_manager_fetches_their_own_posters(session: Session, world) -> None:
@@ -129,3 +135,35 @@ def test_only_personal_codes_put_a_staff_name_on_the_poster(session: Session, wo
         "客户经理 李四",
         "客户经理 王五",
     ]
+
+
+def test_an_outlets_posters_carry_a_campaign_only_while_it_may_be_carried(
+    session: Session, world, monkeypatch
+) -> None:
+    from core import posters
+    from core.approvals import PlanAction, advance_campaign
+    from core.permissions import Actor
+    from tests.factories import make_campaign
+
+    tree, users = world
+    campaign = make_campaign(session, "C1", "逢8会员权益日", "approved")
+    batch_posters(
+        session,
+        actor=users[Role.DESIGNER],
+        city_id=tree.cities["C1"].id,
+        campaign_id=campaign,
+        workers=1,
+    )
+    titles: list[str] = []
+    real_zip = posters._zip
+
+    def capture(folder, named_jobs, progress, workers):
+        titles.extend(job.content.title for _, job in named_jobs)
+        return real_zip(folder, named_jobs, progress, workers)
+
+    monkeypatch.setattr(posters, "_zip", capture)
+    outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
+    for action in (PlanAction.SCHEDULE, PlanAction.START, PlanAction.END):
+        advance_campaign(session, actor=Actor.system(), campaign_id=campaign, action=action)
+    outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
+    assert titles == ["逢8会员权益日", posters.OUTLET_DEFAULT_TEXT.title]
