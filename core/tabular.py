@@ -45,7 +45,7 @@ class ReadLimits:
     max_ratio: int = 100  # XLSX: unpacked / packed size of any member over 1 MB
     max_rows: int = 200_000  # data rows, blank lines included, header not counted
     max_columns: int = 100  # no cell with content right of this column
-    max_cell_chars: int = 200  # longer cells in a used column are refused row by row
+    max_cell_chars: int = MAX_CELL_CHARS  # longer cells in a used column are refused row by row
     max_cells: int = 2_000_000  # cells with content in the whole sheet (XLSX) or file (CSV)
 
     @property
@@ -250,7 +250,8 @@ def _fill(
     labels = {c.key: c.zh for c in columns}
     cells_seen = text_kept = 0
     for line, values in rows:
-        cells_seen += len(values)
+        # An XLSX row holds only cells with content; a CSV row may end in empty fields.
+        cells_seen += len(values) if isinstance(values, dict) else len(values) - values.count("")
         if cells_seen > limits.max_cells:
             raise FileFormatError(
                 f"第 {line} 行：单元格总数超过上限（{limits.max_cells:,} 个），请拆分后分批导入"
@@ -376,9 +377,9 @@ def _csv_rows(data: bytes, limits: ReadLimits) -> Iterator[tuple[int, list[objec
             records += 1
             budget.chars = 0
             if records > limits.max_rows + 1:
-                raise FileFormatError(_too_many_rows(start, limits))
+                raise FileFormatError(too_many_rows(start, limits))
             if len(values) > limits.max_columns and any(values[limits.max_columns :]):
-                raise FileFormatError(_too_many_columns(start, limits))
+                raise FileFormatError(too_many_columns(start, limits))
             yield start, values
     except _LineTooLong:
         raise FileFormatError(
@@ -392,7 +393,8 @@ def _csv_rows(data: bytes, limits: ReadLimits) -> Iterator[tuple[int, list[objec
         ) from exc
 
 
-def _too_many_rows(line: int, limits: ReadLimits) -> str:
+def too_many_rows(line: int, limits: ReadLimits) -> str:
+    """The reason a file is refused at its first line beyond `max_rows` (CSV and XLSX)."""
     return f"行数过多：第 {line} 行超出上限（最多 {limits.max_rows:,} 行数据），请拆分后分批导入"
 
 
@@ -403,7 +405,8 @@ def _too_much_text(line: int, limits: ReadLimits) -> str:
     )
 
 
-def _too_many_columns(line: int, limits: ReadLimits) -> str:
+def too_many_columns(line: int, limits: ReadLimits) -> str:
+    """The reason a file is refused at a cell with content right of `max_columns`."""
     return f"列数过多：第 {line} 行有内容超出第 {limits.max_columns} 列，请删除多余的列"
 
 

@@ -26,7 +26,14 @@ from itertools import product
 from string import ascii_uppercase
 from xml.parsers import expat
 
-from core.tabular import FORMULA_WITHOUT_VALUE, MB, FileFormatError, ReadLimits
+from core.tabular import (
+    FORMULA_WITHOUT_VALUE,
+    MB,
+    FileFormatError,
+    ReadLimits,
+    too_many_columns,
+    too_many_rows,
+)
 
 _MAIN_NS = (
     "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -105,7 +112,7 @@ def _open(data: bytes, limits: ReadLimits) -> zipfile.ZipFile:
             archive.close()
             ratio = info.file_size // max(info.compress_size, 1)
             raise FileFormatError(
-                f"Excel 文件压缩比异常（{info.filename} 解压后是压缩大小的 {ratio} 倍，"
+                f"Excel 文件压缩比异常（{info.filename[:60]} 解压后是压缩大小的 {ratio} 倍，"
                 f"上限 {limits.max_ratio} 倍），疑似压缩炸弹，已拒绝"
             )
     return archive
@@ -181,11 +188,15 @@ def _feed(archive: zipfile.ZipFile, name: str, parser: expat.XMLParserType) -> I
                 fed += len(chunk)
                 # expat buffers an unfinished tag, comment or name whole: refuse a huge one.
                 if fed - parser.CurrentByteIndex > _MAX_TOKEN:
-                    raise FileFormatError(f"Excel 文件结构异常（{name} 含有超长的标记），无法读取")
+                    raise FileFormatError(
+                        f"Excel 文件结构异常（{name[:60]} 含有超长的标记），无法读取"
+                    )
                 yield
             parser.Parse(b"", True)
     except expat.ExpatError as exc:
-        raise FileFormatError(f"Excel 文件已损坏（{name} 第 {exc.lineno} 行无法解析）") from exc
+        raise FileFormatError(
+            f"Excel 文件已损坏（{name[:60]} 第 {exc.lineno} 行无法解析）"
+        ) from exc
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as exc:
         raise FileFormatError(_BROKEN) from exc
     yield
@@ -438,6 +449,7 @@ class _SheetReader:
         self.strings = strings
         self.date_styles = date_styles
         self.epoch = epoch
+        self.limits = limits
         self.max_line = limits.max_rows + 1
         self.max_columns = limits.max_columns
         self.ready: list[tuple[int, dict[int, object]]] = []
@@ -505,9 +517,7 @@ class _SheetReader:
             if value is None or value == "":
                 return
             if self.column > self.max_columns:
-                raise FileFormatError(
-                    f"列数过多：第 {self.line} 行有内容超出第 {self.max_columns} 列，请删除多余的列"
-                )
+                raise FileFormatError(too_many_columns(self.line, self.limits))
             self.cells[self.column - 1] = value
         elif tag == "v" or tag == "t":
             self.collecting = False
@@ -538,10 +548,7 @@ class _SheetReader:
                 f"Excel 工作表结构异常（第 {self.line} 行之后的行号 {number} 无效）"
             )
         if line > self.max_line:
-            raise FileFormatError(
-                f"行数过多：第 {line} 行超出上限（最多 {self.max_line - 1:,} 行数据），"
-                "请删除多余的行或拆分后分批导入"
-            )
+            raise FileFormatError(too_many_rows(line, self.limits))
         self.line, self.in_row, self.column = line, True, 0
 
     def _value(self, text: str) -> object:

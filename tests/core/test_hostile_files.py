@@ -184,6 +184,30 @@ def test_a_cell_longer_than_excel_allows_is_refused() -> None:
     assert "32,767" in reason
 
 
+def _sheet_with(xml: str) -> bytes:
+    """A workbook whose sheet data holds `xml` after the header row."""
+    return hostile.with_sheet(
+        hostile.metrics_xlsx(header=["日期", "网点编码"]), {"</sheetData>": xml + "</sheetData>"}
+    )
+
+
+def test_a_runaway_tag_is_refused_before_expat_buffers_it() -> None:
+    data = _sheet_with(f'<row r="2"><c r="A2" x="{"a" * 3 * MB}"/></row>')
+    tracemalloc.start()
+    try:
+        table = read_table(data, "m.xlsx", COLUMNS, ReadLimits(max_ratio=100_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "超长的标记" in table.problems[0].reason and peak < 16 * MB
+
+
+def test_a_soup_of_empty_elements_is_refused() -> None:
+    data = _sheet_with("<x/>" * 1_100_000)
+    limits = ReadLimits(max_ratio=100_000, max_cells=10, max_rows=10)
+    assert "XML 标记过多" in read_table(data, "m.xlsx", COLUMNS, limits).problems[0].reason
+
+
 # --- CSV ---------------------------------------------------------------------------------
 
 
