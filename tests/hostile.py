@@ -15,6 +15,7 @@ from pathlib import Path
 from openpyxl import Workbook
 
 SHEET = "xl/worksheets/sheet1.xml"
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 METRICS_HEADER = [
     "日期",
     "网点编码",

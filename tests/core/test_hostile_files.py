@@ -208,6 +208,33 @@ def test_a_soup_of_empty_elements_is_refused() -> None:
     assert "XML 标记过多" in read_table(data, "m.xlsx", COLUMNS, limits).problems[0].reason
 
 
+def _with_parts(parts: dict[str, str]) -> bytes:
+    """A small workbook with extra or replaced parts (shared strings, styles) wired in."""
+    data = hostile.metrics_xlsx(["2026-11-08", "O1"], header=["日期", "网点编码"])
+    rels = hostile.member(data, "xl/_rels/workbook.xml.rels").replace(
+        "</Relationships>",
+        '<Relationship Id="rId9" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+    )
+    members = {name: [xml.encode()] for name, xml in parts.items()}
+    return hostile.replace_members(data, {**members, "xl/_rels/workbook.xml.rels": [rels.encode()]})
+
+
+def test_a_shared_string_table_bomb_is_refused() -> None:
+    many = "<si><t>x</t></si>" * 50_000
+    data = _with_parts({"xl/sharedStrings.xml": f'<sst xmlns="{hostile.MAIN_NS}">{many}</sst>'})
+    limits = ReadLimits(max_cells=10_000, max_ratio=100_000)
+    assert "共享字符串超过上限" in read_table(data, "m.xlsx", COLUMNS, limits).problems[0].reason
+
+
+def test_a_style_sheet_bomb_is_refused() -> None:
+    xfs = '<xf numFmtId="14"/>' * 70_000
+    styles = f'<styleSheet xmlns="{hostile.MAIN_NS}"><cellXfs>{xfs}</cellXfs></styleSheet>'
+    data = _with_parts({"xl/styles.xml": styles})
+    limits = ReadLimits(max_ratio=100_000)
+    assert "单元格格式过多" in read_table(data, "m.xlsx", COLUMNS, limits).problems[0].reason
+
+
 # --- CSV ---------------------------------------------------------------------------------
 
 
