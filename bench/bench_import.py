@@ -1,6 +1,9 @@
 """Metrics import: a 100,000-row CSV through `import_metrics` (parse, validate every cell,
 upsert, rebuild running totals, audit) against a bare csv.reader + executemany INSERT of
-the same rows without any validation or running totals. Then one row dated two years
+the same rows without any validation or running totals. Then the same rows as XLSX through
+the bounded reader against openpyxl's read-only mode (what the reader used before), and
+the slowest refusal of a hostile file (dimension bomb, zip bomb, 15 MB CSV line, 15
+million empty lines). Then one row dated two years
 before the data: the import (a snapshot for that day, the later ones patched) against the
 refresh used before, which wrote a snapshot for every calendar day up to the newest."""
 
@@ -9,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+import time
+import tracemalloc
 from datetime import date, timedelta
 
 import numpy as np
@@ -18,8 +23,9 @@ from sqlmodel import Session
 from bench.common import Result, scratch_sqlite, timed
 from core import snapshots
 from core.directory import outlet_directory
-from core.metrics_import import import_metrics
+from core.metrics_import import IMPORT_COLUMNS, import_metrics
 from core.permissions import Actor
+from core.tabular import read_table
 from db.engine import get_engine
 from db.models import DailyMetric, MetricSnapshot, OrgUnit
 from db.seed import seed_demo
@@ -90,6 +96,8 @@ def run(scale: str) -> list[Result]:
     bare_time, _ = timed(bare)
     return [
         _old_day(engine, codes[0], scale),
+        *_xlsx_reading(data, rows, scale),
+        _hostile_refusals(scale),
         Result(
             name=f"import_metrics_{rows // 1000}k_rows",
             value=round(ours_time, 3),
@@ -158,3 +166,79 @@ def _dense_refresh(session: Session, outlet_id: int, size: int) -> int:
         snapshots._save(session, current, exists=day in existing)
         previous, day, written = current, day + timedelta(days=1), written + 1
     return written
+
+
+def _xlsx(data: bytes) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    for row in csv.reader(io.StringIO(data.decode("utf-8"))):
+        sheet.append([int(v) if v.isdigit() else v for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _xlsx_reading(data: bytes, rows: int, scale: str) -> list[Result]:
+    from openpyxl import load_workbook
+
+    xlsx = _xlsx(data)
+
+    def ours() -> int:
+        table = read_table(xlsx, "bench.xlsx", IMPORT_COLUMNS)
+        assert not table.problems, table.problems[:3]
+        return len(table.rows)
+
+    def openpyxl_read_only() -> int:
+        book = load_workbook(io.BytesIO(xlsx), read_only=True, data_only=True)
+        try:
+            return sum(1 for _ in book.worksheets[0].iter_rows(values_only=True))
+        finally:
+            book.close()
+
+    ours_time, _ = timed(ours)
+    baseline_time, _ = timed(openpyxl_read_only)
+    return [
+        Result(
+            name=f"import_xlsx_read_{rows // 1000}k_rows",
+            value=round(ours_time, 3),
+            unit="s",
+            baseline="openpyxl read-only iter_rows (values only), no header mapping or checks",
+            baseline_value=round(baseline_time, 3),
+            scale=scale,
+            notes=f"{len(xlsx) / 2**20:.1f} MB XLSX, {rows} rows x 8 columns, streaming expat reader",
+        )
+    ]
+
+
+def _hostile_refusals(scale: str) -> Result:
+    from tests import hostile  # the builders the regression tests use
+
+    files = {
+        "dimension bomb": hostile.dimension_bomb(),
+        "zip bomb": hostile.zip_bomb(400),
+        "15 MB CSV line": hostile.csv_long_line(),
+        "15M empty lines": hostile.csv_empty_lines(),
+    }
+    seconds, peaks = {}, {}
+    for name, data in files.items():
+        start = time.perf_counter()
+        table = read_table(data, name, IMPORT_COLUMNS)
+        seconds[name] = time.perf_counter() - start
+        assert [p.line for p in table.problems] == [0], (name, table.problems[:3])
+        tracemalloc.start()  # a second run: tracing slows allocation-heavy code down
+        read_table(data, name, IMPORT_COLUMNS)
+        peaks[name] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    slowest = max(seconds, key=seconds.__getitem__)
+    return Result(
+        name="import_hostile_refusal_slowest",
+        value=round(seconds[slowest], 3),
+        unit="s",
+        baseline="",
+        baseline_value=None,
+        scale=scale,
+        notes=f"slowest of 4: {slowest}; Python peak (tracemalloc) per file: "
+        + ", ".join(f"{n} {peaks[n]:.0f} MB" for n in files),
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 from core.errors import DomainError
 from core.permissions import Actor
 from core.settings import get_settings
-from core.tabular import RowProblem
+from core.tabular import RowProblem, read_file
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -50,10 +50,11 @@ def _session():
 
 
 def _read_file(path: str) -> bytes:
+    """The file to import, refused unread when larger than an upload may be."""
     file = Path(path)
     if not file.is_file():
         raise DomainError(f"文件不存在：{path}")
-    return file.read_bytes()
+    return read_file(file)
 
 
 def _print_problems(problems: Sequence[RowProblem]) -> None:

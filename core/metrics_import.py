@@ -71,10 +71,6 @@ class ImportReport(FileReport):
     outlets: int = 0
     ignored_columns: list[str] = field(default_factory=list)
 
-    @property
-    def bad_lines(self) -> int:
-        return len({p.line for p in self.problems})
-
     def summary(self) -> str:
         if not self.ok:
             return self.refusal(detail=f"（涉及 {self.bad_lines} 行）")

@@ -9,6 +9,7 @@ from core.clock import shanghai_today
 from core.metrics_import import import_metrics
 from db.engine import get_engine
 from db.models import AuditLog, DailyMetric, Role, User
+from tests import hostile
 from tests.factories import metrics_csv
 
 YESTERDAY = shanghai_today() - timedelta(days=1)
@@ -58,6 +59,22 @@ def test_import_page_rejects_a_bad_file_with_the_line_and_keeps_nothing(
     assert "文件未导入" in at.error[0].value
     problems = at.dataframe[0].value
     assert list(problems["行号"]) == [3] and "不存在" in problems["原因"][0]
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.exec(select(DailyMetric)).first() is None
+
+
+def test_import_page_refuses_a_hostile_workbook_in_chinese(app_for, sqlite_url) -> None:
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/data_import.py").run()
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    with hostile.memory_cap():  # a regression fails here instead of eating the machine
+        at.file_uploader(key="metrics_upload").upload("bomb.xlsx", hostile.dimension_bomb(), xlsx)
+        at.run()
+        at.button(key="metrics_submit").click().run()
+    assert not at.exception
+    assert "文件未导入" in at.error[0].value
+    problems = at.dataframe[0].value
+    assert list(problems["行号"]) == ["整个文件"] and "行数过多" in problems["原因"][0]
     with Session(get_engine(sqlite_url)) as session:
         assert session.exec(select(DailyMetric)).first() is None
 
