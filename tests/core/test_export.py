@@ -156,7 +156,7 @@ def test_cli_leaderboard_csv_neutralises_an_imported_outlet_name(
 APP_CODE = ["core", "ui", "pages", "db", "app.py", "Home.py"]
 WRITERS = re.compile(
     r"\.to_csv\(|\.to_excel\(|csv\.writer\(|csv\.DictWriter\(|\bWorkbook\(|ExcelWriter\(|"
-    r"[\"']text/csv[\"']|spreadsheetml"
+    r"[\"']text/csv[\"']|vnd\.openxmlformats-officedocument\.spreadsheetml\.sheet"
 )
 
 
