@@ -28,6 +28,7 @@ class Settings:
     session_max_hours: int
     scheduler_enabled: bool
     customer_salt: str
+    login_attempts_per_minute: int
 
     @property
     def is_embedded_default(self) -> bool:
@@ -43,6 +44,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SESSION_MAX_HOURS": "log out after this many hours in any case (default 12)",
     "SCHEDULER_ENABLED": "1/0; run the job scheduler inside the app process (default 1)",
     "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
+    "LOGIN_ATTEMPTS_PER_MINUTE": "password checks allowed per client address per minute (default 20)",
 }
 
 
@@ -59,4 +61,5 @@ def get_settings() -> Settings:
         session_max_hours=int(os.environ.get("SESSION_MAX_HOURS", "12")),
         scheduler_enabled=_flag(os.environ.get("SCHEDULER_ENABLED")) is not False,
         customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
+        login_attempts_per_minute=int(os.environ.get("LOGIN_ATTEMPTS_PER_MINUTE", "20")),
     )
