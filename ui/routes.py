@@ -22,6 +22,7 @@ import asyncio
 import html
 import logging
 import re
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _SAFE_NEXT = re.compile(r"^[a-z0-9_-]{1,40}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+OVER_LIMIT_DELAY_SECONDS = 1.0
 
 # Per process, in memory: see core/ratelimit.py for why not in the database.
 login_limiter = SlidingWindowLimiter(window_seconds=60)
@@ -155,6 +157,21 @@ def _refused() -> Response:
     return RedirectResponse("/?login=failed", status_code=303)
 
 
+_over_limit_logged: dict[str, float] = {}
+
+
+def _log_over_limit(address: str) -> None:
+    """One log line per address per minute, not one per refused attempt of a flood."""
+    now = time.monotonic()
+    if now - _over_limit_logged.get(address, -60.0) >= 60:
+        if len(_over_limit_logged) > 10_000:
+            _over_limit_logged.clear()
+        _over_limit_logged[address] = now
+        log.warning(
+            "login attempts from %s over the limit: refused before the password check", address
+        )
+
+
 def _check_password(username: str, password: str) -> auth.LoginResult:
     with session_scope() as session:
         return auth.login(session, username, password)
@@ -171,9 +188,10 @@ def _slots() -> anyio.CapacityLimiter:
 async def login(request: Request) -> Response:
     address = client_address(request)
     if not login_limiter.allow(address, limit=get_settings().login_attempts_per_minute):
-        log.warning(
-            "login attempts from %s over the limit: refused before the password check", address
-        )
+        _log_over_limit(address)
+        # Answer late: a client that waits for each answer (a script, a browser) is slowed
+        # to one try per second per connection, and a sleeping coroutine holds no thread.
+        await anyio.sleep(OVER_LIMIT_DELAY_SECONDS)
         return _refused()
     form = await request.form()
     username = str(form.get("username", ""))[:64]
