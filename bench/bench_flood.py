@@ -6,12 +6,14 @@ The baseline is the same scanner against the same server with no flood.
 Measured twice per database: with the default per-address login limit (further attempts
 refused before argon2, the answer held back a second), and with the limit lifted, which shows what the password checks
 themselves cost (each argon2 check takes ~0.13 s and both cores) now that they run off the
-event loop, one at a time, with no transaction open. Server CPU is read from /proc (Linux).
+event loop, one at a time, at low CPU priority, with no transaction open. Server CPU is read
+from /proc (Linux).
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import multiprocessing
 import os
 import statistics
@@ -115,12 +117,16 @@ def _scan_latencies(base: str, slug: str, seconds: float) -> list[float]:
 def _flood_process(base: str, threads: int, stop: Event, attempts: Synchronized) -> None:
     """The attacker: its own process (so its threads do not hold the scanner's GIL)."""
     host, port = urlsplit(base).hostname, urlsplit(base).port
-    body = urlencode({"username": "manager", "password": "guess"})
     headers = {"Origin": base, "Content-Type": "application/x-www-form-urlencoded"}
 
     def hammer() -> None:
         connection = http.client.HTTPConnection(host, port, timeout=60)
-        while not stop.is_set():
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            # Credential stuffing: a real account (locked after five) and names that are not.
+            name = "manager" if n % 2 else f"user{threading.get_ident()}-{n}"
+            body = urlencode({"username": name, "password": f"guess{n}"})
             connection.request("POST", "/auth/login", body=body, headers=headers)
             connection.getresponse().read()
             with attempts.get_lock():
@@ -172,7 +178,7 @@ def _measure(backend: str, seconds: float) -> dict[str, Phase]:
 def _results(backend: str, phases: dict[str, Phase], scale: str) -> list[Result]:
     quiet, limited, unlimited = phases["quiet"], phases["limited"], phases["unlimited"]
     baseline = f"scans with no flood (p95 of {len(quiet.latencies_ms)})"
-    flood = f"{FLOOD_THREADS} threads posting wrong passwords"
+    flood = f"{FLOOD_THREADS} threads posting wrong passwords (half for unknown names)"
     return [
         Result(
             name=f"flood_scan_p95_ms_{backend}",
@@ -196,8 +202,8 @@ def _results(backend: str, phases: dict[str, Phase], scale: str) -> list[Result]
             scale=scale,
             notes=(
                 f"{flood} with the per-address limit lifted: every attempt hashed "
-                f"({unlimited.attempts_per_s}/s), one at a time, off the event loop, no "
-                f"transaction open; {len(unlimited.latencies_ms)} scans"
+                f"({unlimited.attempts_per_s}/s), one at a time, low priority, off the event "
+                f"loop, no transaction open; {len(unlimited.latencies_ms)} scans"
             ),
         ),
         Result(

@@ -11,9 +11,9 @@ The boundary rules (DESIGN.md "Trust at the boundary"):
   form POST, so only forged or scripted requests lack both.
 - Every login refusal looks the same (wrong password, unknown user, locked account, too many
   attempts from one address), so the answer never tells whether a user name exists.
-- Password checks run in a worker thread, one at a time per process, and at most
-  LOGIN_ATTEMPTS_PER_MINUTE per client address: a login flood cannot stall the event loop
-  that serves the scans, nor eat both cores with argon2.
+- Password checks run off the event loop, one at a time per process, at low CPU priority
+  (core/auth.py), and at most LOGIN_ATTEMPTS_PER_MINUTE per client address: a login flood
+  can neither stall the event loop that serves the scans nor take both cores from them.
 """
 
 from __future__ import annotations
