@@ -22,6 +22,7 @@ BENCHMARKS = {
     "board": "bench.bench_board",
     "posters": "bench.bench_posters",
     "events": "bench.bench_events",
+    "flood": "bench.bench_flood",
 }
 
 

@@ -414,66 +414,102 @@ class ScanAnswer:
     staff_id: int | None = None
 
 
-def scan(session: Session, slug: str, *, now: datetime | None = None) -> ScanAnswer:
-    """A customer scanned the QR: record it, pick the staff member, say where to go."""
+def scan(
+    session: Session, slug: str, *, now: datetime | None = None, record: bool = True
+) -> ScanAnswer:
+    """A customer scanned the QR: record it, pick the staff member, say where to go.
+
+    With `record=False` (an HTTP HEAD: link checkers, chat-app previews) the answer is the
+    same as a scan's would be at that moment, but nothing is counted or written.
+    """
     now = now or utcnow()
-    moment = now.astimezone(SHANGHAI)
+    if not record:
+        try:
+            return _scan_decision(session, slug, now, lock=False)[0]
+        finally:
+            session.rollback()  # only read; end the read transaction
     with write_transaction(session):
-        code = session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first()
-        if code is None:
-            return ScanAnswer(404, message="这个二维码不存在，请向网点工作人员索取最新的二维码。")
-        if is_postgres(session):
-            session.execute(
-                sa.select(ChannelCode.id).where(ChannelCode.id == code.id).with_for_update()
-            )  # one pick at a time per code
-        pool = _pool(session, code)
-        problem = code_problem(code, pool, moment.date())
-        if problem or (code.active_from and code.active_from > moment.date()):
-            return ScanAnswer(
-                410,
-                message=f"这个二维码已失效（{problem or '活动尚未开始'}），请向网点工作人员索取最新的二维码。",
-            )
-        members = [
-            PoolMember(
-                s.id,
-                m.position,
-                s.active,
-                m.fallback,
-                m.assigned_total,
-                m.assigned_today if m.today == moment.date() else 0,
-            )
-            for m, s in pool
-        ]
-        pick = pick_staff(
-            code.rule,
-            members,
-            moment=moment.replace(tzinfo=None),
-            cursor=code.cursor,
-            daily_cap=code.daily_cap,
-            slots=code.slots,
-        )
-        if pick.staff_id is None:
-            return ScanAnswer(
-                410, message=f"暂时无人接待（{pick.reason}），请稍后再试或到网点咨询。"
-            )
-        link, staff = next((m, s) for m, s in pool if s.id == pick.staff_id)
-        link.assigned_today = (link.assigned_today if link.today == moment.date() else 0) + 1
-        link.assigned_total += 1
-        link.today = moment.date()
-        code.cursor, code.scans_count = pick.cursor, code.scans_count + 1
-        session.add_all([link, code])
-        session.add(
-            ChannelEvent(
-                code_id=code.id,
-                at=now,
-                event_type=EventType.SCAN,
-                staff_id=staff.id,
-                source="route",
-            )
-        )
+        answer, pick = _scan_decision(session, slug, now, lock=True)
+        if pick is not None:
+            _record_scan(session, pick, now)
+        return answer
+
+
+@dataclass(frozen=True)
+class _ScanPick:
+    code: ChannelCode
+    link: ChannelCodeStaff
+    staff: Staff
+    cursor: int
+
+
+def _scan_decision(
+    session: Session, slug: str, now: datetime, *, lock: bool
+) -> tuple[ScanAnswer, _ScanPick | None]:
+    moment = now.astimezone(SHANGHAI)
+    query = select(ChannelCode).where(ChannelCode.slug == slug)
+    if lock and is_postgres(session):
+        # One pick at a time per code, and the row read after the lock: a cursor or count
+        # read before it may be stale by the time it is written (scans run side by side in
+        # worker threads and in several app processes).
+        query = query.with_for_update().execution_options(populate_existing=True)
+    code = session.exec(query).first()
+    if code is None:
+        return ScanAnswer(404, message="这个二维码不存在，请向网点工作人员索取最新的二维码。"), None
+    pool = _pool(session, code)
+    problem = code_problem(code, pool, moment.date())
+    if problem or (code.active_from and code.active_from > moment.date()):
         return ScanAnswer(
-            302, location=staff.contact_url or f"{get_settings().base_url}/", staff_id=staff.id
+            410,
+            message=f"这个二维码已失效（{problem or '活动尚未开始'}），请向网点工作人员索取最新的二维码。",
+        ), None
+    members = [
+        PoolMember(
+            s.id,
+            m.position,
+            s.active,
+            m.fallback,
+            m.assigned_total,
+            m.assigned_today if m.today == moment.date() else 0,
         )
+        for m, s in pool
+    ]
+    pick = pick_staff(
+        code.rule,
+        members,
+        moment=moment.replace(tzinfo=None),
+        cursor=code.cursor,
+        daily_cap=code.daily_cap,
+        slots=code.slots,
+    )
+    if pick.staff_id is None:
+        return ScanAnswer(
+            410, message=f"暂时无人接待（{pick.reason}），请稍后再试或到网点咨询。"
+        ), None
+    link, staff = next((m, s) for m, s in pool if s.id == pick.staff_id)
+    answer = ScanAnswer(
+        302, location=staff.contact_url or f"{get_settings().base_url}/", staff_id=staff.id
+    )
+    return answer, _ScanPick(code, link, staff, pick.cursor)
+
+
+def _record_scan(session: Session, pick: _ScanPick, now: datetime) -> None:
+    today = now.astimezone(SHANGHAI).date()
+    link, code = pick.link, pick.code
+    link.assigned_today = (link.assigned_today if link.today == today else 0) + 1
+    link.assigned_total += 1
+    link.today = today
+    code.cursor, code.scans_count = pick.cursor, code.scans_count + 1
+    session.add_all([link, code])
+    session.add(
+        ChannelEvent(
+            code_id=code.id,
+            at=now,
+            event_type=EventType.SCAN,
+            staff_id=pick.staff.id,
+            source="route",
+        )
+    )
 
 
 def welcome_text(template: str, *, nickname: str, outlet: str, staff: str) -> str:

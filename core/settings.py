@@ -38,6 +38,7 @@ class Settings:
     scheduler_enabled: bool
     customer_salt: str
     metrics_earliest: date  # imported dates before it are refused (core/tabular.DateWindow)
+    login_attempts_per_minute: int
 
     @property
     def is_embedded_default(self) -> bool:
@@ -54,6 +55,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "SCHEDULER_ENABLED": "1/0; run the job scheduler inside the app process (default 1)",
     "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
     "METRICS_EARLIEST": "earliest date any import accepts, ISO (default 2015-01-01)",
+    "LOGIN_ATTEMPTS_PER_MINUTE": "password checks allowed per client address per minute (default 20)",
 }
 
 
@@ -71,6 +73,7 @@ def get_settings() -> Settings:
         scheduler_enabled=_flag(os.environ.get("SCHEDULER_ENABLED")) is not False,
         customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
         metrics_earliest=_iso_date("METRICS_EARLIEST", DEFAULT_METRICS_EARLIEST),
+        login_attempts_per_minute=int(os.environ.get("LOGIN_ATTEMPTS_PER_MINUTE", "20")),
     )
 
 

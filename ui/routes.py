@@ -1,26 +1,144 @@
-"""Plain HTTP routes served beside the Streamlit app (see app.py): login, logout, health.
+"""Plain HTTP routes served beside the Streamlit app (see app.py): login, logout, health and
+the channel-code scans.
 
 They call core like pages do. Login lives here because only an HTTP response can set an
 HttpOnly cookie, and a cookie is what survives a reload or a second tab.
+
+The boundary rules (DESIGN.md "Trust at the boundary"):
+- Login and logout change state, so they take POST only, and only from our own pages: the
+  request's Origin (or, without one, its Referer) must be this server's own address or
+  BASE_URL's. A request with neither is refused too: every browser in use sends Origin on a
+  form POST, so only forged or scripted requests lack both.
+- Every login refusal looks the same (wrong password, unknown user, locked account, too many
+  attempts from one address), so the answer never tells whether a user name exists.
+- Password checks run off the event loop, one at a time per process, at low CPU priority
+  (core/auth.py), and at most LOGIN_ATTEMPTS_PER_MINUTE per client address: a login flood
+  can neither stall the event loop that serves the scans nor take both cores from them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
-import math
+import logging
 import re
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from core import auth, channels
-from core.clock import utcnow
+from core.ratelimit import SlidingWindowLimiter
 from core.settings import get_settings
 from db.engine import session_scope
 from ui.widgets import SESSION_COOKIE
 
+log = logging.getLogger(__name__)
+
 _SAFE_NEXT = re.compile(r"^[a-z0-9_-]{1,40}$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+OVER_LIMIT_DELAY_SECONDS = 1.0
+
+# Per process, in memory: see core/ratelimit.py for why not in the database.
+login_limiter = SlidingWindowLimiter(window_seconds=60)
+# One argon2 check at a time per process (each already uses both cores for ~0.1 s); waiting
+# logins wait as coroutines, not as threads the scans need. One limiter per event loop.
+_password_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _page(title: str, message_html: str, status_code: int) -> HTMLResponse:
+    """The short Chinese page customers (and refused requests) see."""
+    return HTMLResponse(
+        _PAGE.format(title=html.escape(title), message=message_html), status_code=status_code
+    )
+
+
+_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>邮惠运营工作台</title>
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#EEF6F0;color:#1F2A24}}
+main{{max-width:420px;margin:18vh auto;padding:2rem;background:#fff;border-radius:12px;text-align:center}}
+h1{{color:#007A3D;font-size:1.3rem}}</style></head><body><main><h1>{title}</h1><p>{message}</p></main></body></html>"""
+
+
+# --- same-origin check for state-changing requests -----------------------------------------
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL, lower-cased, default port dropped; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return (
+        f"{scheme}://{host}"
+        if port in (None, _DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
+
+
+def allowed_origins(request: Request) -> set[str]:
+    """This server as the browser reached it (Host header; the scheme uvicorn saw, which
+    honours X-Forwarded-Proto from FORWARDED_ALLOW_IPS only), and BASE_URL. X-Forwarded-Host
+    is not read: a proxy in front keeps Host (`proxy_set_header Host $host`) or BASE_URL
+    names the public address."""
+    allowed = {origin_of(get_settings().base_url)}
+    host = request.headers.get("host")
+    if host:
+        allowed.add(origin_of(f"{request.url.scheme}://{host}"))
+    return {o for o in allowed if o}
+
+
+def request_origin(request: Request) -> str | None:
+    """Where the request came from: Origin, else the origin of Referer, else None."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin_of(origin)  # "null" (sandboxed or privacy-redirected) is None
+    referer = request.headers.get("referer")
+    return origin_of(referer) if referer else None
+
+
+def same_origin(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Refuse a state-changing request that did not come from one of our own pages."""
+
+    async def guarded(request: Request) -> Response:
+        origin = request_origin(request)
+        if origin is None or origin not in allowed_origins(request):
+            log.warning(
+                "refused %s %s from origin %r (referer %r)",
+                request.method,
+                request.url.path,
+                request.headers.get("origin"),
+                request.headers.get("referer"),
+            )
+            return _page(
+                "请求来源无法确认",
+                '为了账户安全，只接受从本系统页面提交的登录和退出请求。请<a href="/">返回登录页</a>重新操作。',
+                403,
+            )
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+# --- login and logout --------------------------------------------------------------------
 
 
 def _next_url(value: str | None) -> str:
@@ -28,17 +146,59 @@ def _next_url(value: str | None) -> str:
     return f"/{value}" if value and _SAFE_NEXT.match(value) else "/"
 
 
+def client_address(request: Request) -> str:
+    """The client's address. Behind a proxy uvicorn has already put X-Forwarded-For's address
+    here, but only for proxies listed in FORWARDED_ALLOW_IPS (default: this machine)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _refused() -> Response:
+    # One answer for every refusal: it must not tell whether the user name exists.
+    return RedirectResponse("/?login=failed", status_code=303)
+
+
+_over_limit_logged: dict[str, float] = {}
+
+
+def _log_over_limit(address: str) -> None:
+    """One log line per address per minute, not one per refused attempt of a flood."""
+    now = time.monotonic()
+    if now - _over_limit_logged.get(address, -60.0) >= 60:
+        if len(_over_limit_logged) > 10_000:
+            _over_limit_logged.clear()
+        _over_limit_logged[address] = now
+        log.warning(
+            "login attempts from %s over the limit: refused before the password check", address
+        )
+
+
+def _check_password(username: str, password: str) -> auth.LoginResult:
+    with session_scope() as session:
+        return auth.login(session, username, password)
+
+
+def _slots() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    slots = _password_slots.get(loop)
+    if slots is None:
+        slots = _password_slots[loop] = anyio.CapacityLimiter(1)
+    return slots
+
+
 async def login(request: Request) -> Response:
+    address = client_address(request)
+    if not login_limiter.allow(address, limit=get_settings().login_attempts_per_minute):
+        _log_over_limit(address)
+        # Answer late: a client that waits for each answer (a script, a browser) is slowed
+        # to one try per second per connection, and a sleeping coroutine holds no thread.
+        await anyio.sleep(OVER_LIMIT_DELAY_SECONDS)
+        return _refused()
     form = await request.form()
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:256]
-    with session_scope() as session:
-        result = auth.login(session, username, password)
+    result = await anyio.to_thread.run_sync(_check_password, username, password, limiter=_slots())
     if result.token is None:
-        if result.refusal is auth.LoginRefusal.LOCKED and result.locked_until:
-            minutes = max(1, math.ceil((result.locked_until - utcnow()).total_seconds() / 60))
-            return RedirectResponse(f"/?login=locked&minutes={minutes}", status_code=303)
-        return RedirectResponse("/?login=failed", status_code=303)
+        return _refused()
     response = RedirectResponse(_next_url(str(form.get("next", ""))), status_code=303)
     settings = get_settings()
     response.set_cookie(
@@ -53,33 +213,40 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def logout(request: Request) -> Response:
+def _logout(token: str | None) -> None:
     with session_scope() as session:
-        auth.logout(session, request.cookies.get(SESSION_COOKIE))
+        auth.logout(session, token)
+
+
+async def logout(request: Request) -> Response:
+    await anyio.to_thread.run_sync(_logout, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-_SCAN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>邮惠运营工作台</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:0;background:#EEF6F0;color:#1F2A24}}
-main{{max-width:420px;margin:18vh auto;padding:2rem;background:#fff;border-radius:12px;text-align:center}}
-h1{{color:#007A3D;font-size:1.3rem}}</style></head><body><main><h1>{title}</h1><p>{message}</p></main></body></html>"""
+# --- channel-code scans ----------------------------------------------------------------
 
 
-async def scan(request: Request) -> Response:
-    """A channel code's QR points here: count the scan, pick the staff member, redirect."""
+def scan(request: Request) -> Response:
+    """A channel code's QR points here: count the scan, pick the staff member, redirect.
+
+    A plain function, so Starlette runs it in a worker thread: its database work never
+    blocks the event loop. HEAD (link checkers, chat-app previews) answers what GET would,
+    but records nothing.
+    """
     slug = request.path_params["slug"][:32]
     with session_scope() as session:
-        answer = channels.scan(session, slug)
+        answer = channels.scan(session, slug, record=request.method != "HEAD")
     if answer.status == 302:
         return RedirectResponse(answer.location, status_code=302)
     title = "二维码不存在" if answer.status == 404 else "二维码已失效"
-    return HTMLResponse(
-        _SCAN_PAGE.format(title=title, message=html.escape(answer.message)),
-        status_code=answer.status,
-    )
+    return _page(title, html.escape(answer.message), answer.status)
+
+
+async def unknown_code(_request: Request) -> Response:
+    """Anything else under /c/ (`/c/`, `/c/slug/more`): the customer's 404 page, not the app."""
+    return _page("二维码不存在", "这个二维码不存在，请向网点工作人员索取最新的二维码。", 404)
 
 
 async def health(_request: Request) -> Response:
@@ -87,8 +254,9 @@ async def health(_request: Request) -> Response:
 
 
 routes = [
-    Route("/auth/login", login, methods=["POST"]),
-    Route("/auth/logout", logout, methods=["GET", "POST"]),
+    Route("/auth/login", same_origin(login), methods=["POST"]),
+    Route("/auth/logout", same_origin(logout), methods=["POST"]),
     Route("/healthz", health),
-    Route("/c/{slug}", scan),
+    Route("/c/{slug}", scan),  # GET, and HEAD (Starlette adds it) which counts nothing
+    Route("/c/{rest:path}", unknown_code),
 ]

@@ -128,11 +128,12 @@ def render_login(next_path: str) -> None:
         )
         outcome = st.query_params.get("login")
         if outcome == "failed":
-            st.error("用户名或密码错误。连续 5 次错误将锁定账户 15 分钟。")
-        elif outcome == "locked":
-            minutes = st.query_params.get("minutes", "15")
-            minutes = minutes if minutes.isdigit() else "15"
-            st.error(f"账户已锁定，请 {minutes} 分钟后再试，或联系管理员解锁。")
+            # One message for a wrong password, an unknown name, a locked account and too
+            # many attempts: telling them apart would tell an outsider which names exist.
+            st.error(
+                "用户名或密码错误，或尝试次数过多，请稍后再试。"
+                "连续 5 次密码错误将锁定账户 15 分钟，急需登录请联系管理员解锁。"
+            )
         elif outcome == "expired":
             st.warning("登录已过期，请重新登录。")
         if get_settings().demo_mode:

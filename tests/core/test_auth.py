@@ -1,5 +1,7 @@
 """Passwords, lockout, sessions that expire when idle or old, logout."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -8,6 +10,7 @@ from sqlmodel import Session, select
 
 from core import auth
 from core.clock import utcnow
+from db.engine import get_engine
 from db.models import AuditLog, AuthSession, Role, User
 from tests.factories import PASSWORD, make_tree, make_user
 
@@ -119,3 +122,43 @@ def test_inactive_user_cannot_log_in(session: Session, manager) -> None:
 )
 def test_password_policy(password: str, ok: bool) -> None:
     assert (auth.password_problems(password) == []) is ok
+
+
+def test_concurrent_failures_all_count_and_no_transaction_is_open_while_hashing(
+    session: Session, manager, db_url: str, monkeypatch
+) -> None:
+    """Five wrong passwords checked side by side: the checks overlap (none holds a lock or a
+    transaction while hashing) and every failure is counted, so the fifth locks the account."""
+    attempts = 5
+    side_by_side = threading.Barrier(attempts, timeout=15)
+    mine = threading.local()
+    open_while_hashing = []
+    real_verify = auth.verify_password
+
+    def verify(password_hash: str, password: str) -> bool:
+        open_while_hashing.append(mine.session.in_transaction())
+        side_by_side.wait()  # all five have read the account before any writes its outcome
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", verify)
+
+    def attempt() -> auth.LoginResult:
+        with Session(get_engine(db_url), expire_on_commit=False) as own:
+            mine.session = own
+            return auth.login(own, "manager", "wrong")
+
+    with ThreadPoolExecutor(attempts) as pool:
+        results = list(pool.map(lambda _: attempt(), range(attempts)))
+    assert open_while_hashing == [False] * attempts
+    refusals = sorted(r.refusal for r in results)
+    assert refusals == [auth.LoginRefusal.BAD_CREDENTIALS] * 4 + [auth.LoginRefusal.LOCKED]
+    session.rollback()
+    user = session.exec(select(User).where(User.username == "manager")).one()
+    assert user.locked_until is not None and user.failed_logins == 0
+    summaries = session.execute(
+        sa.select(AuditLog.action, AuditLog.summary).order_by(AuditLog.id)
+    ).all()
+    assert sorted(s for a, s in summaries if a == "auth.login_failed") == [
+        f"密码错误（第 {n} 次）" for n in range(1, 5)
+    ]
+    assert [a for a, _ in summaries].count("auth.locked") == 1

@@ -2,6 +2,7 @@
 codes, events (hashed customers), the funnel, batches, handovers, permissions."""
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -117,6 +118,31 @@ def test_scans_take_turns_respect_the_cap_and_fall_back(session: Session, world)
     assert names[next_day.staff_id] == "张三"  # caps reset with the day; after 李四 comes 张三
     session.rollback()
     assert session.get(ChannelCode, code.id).scans_count == 7
+
+
+def test_scans_side_by_side_are_each_counted_once_and_take_turns(
+    session: Session, world, db_url: str
+) -> None:
+    """Scans run in worker threads and in several app processes: none may be lost."""
+    code = code_for(session, world, fallback_staff_ids=())
+    threads, each = 6, 8
+
+    def scans(thread: int) -> list[int]:
+        with Session(get_engine(db_url), expire_on_commit=False) as own:
+            return [
+                scan(own, code.slug, now=NOON + timedelta(seconds=thread, milliseconds=i)).staff_id
+                for i in range(each)
+            ]
+
+    with ThreadPoolExecutor(threads) as pool:
+        picks = [p for batch in pool.map(scans, range(threads)) for p in batch]
+    session.rollback()
+    total = threads * each
+    assert session.get(ChannelCode, code.id).scans_count == total
+    assert (
+        session.execute(sa.select(sa.func.count()).select_from(ChannelEvent)).scalar_one() == total
+    )
+    assert sorted(Counter(picks).values()) == [total // 2, total // 2]  # strict round robin
 
 
 def test_unknown_and_dead_codes(session: Session, world) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import login
+from ui.widgets import SESSION_COOKIE
 
 re_rank = re.compile(r"本网点近 30 天新增好友在长沙市排第 \d+ 名")
 
@@ -19,6 +20,25 @@ def test_login_survives_a_reload_and_logout_ends_it(server: str, page) -> None:
     expect(page.get_by_role("button", name="登录")).to_be_visible()
     page.reload()
     expect(page.get_by_role("button", name="登录")).to_be_visible()
+
+
+def test_a_login_form_on_another_site_cannot_log_the_browser_in(server: str, page) -> None:
+    """Login CSRF: a page elsewhere auto-submits the attacker's credentials to our login."""
+    evil = "http://evil.example/"
+    page.route(
+        evil,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<form method="post" action="{server}/auth/login">'
+            '<input name="username" value="planner"><input name="password" value="Demo2026">'
+            "</form><script>document.forms[0].submit()</script>",
+        ),
+    )
+    page.goto(evil)
+    expect(page.get_by_text("请求来源无法确认")).to_be_visible()
+    page.goto(server)
+    expect(page.get_by_role("button", name="登录")).to_be_visible()
+    assert SESSION_COOKIE not in {c["name"] for c in page.context.cookies(server)}
 
 
 def test_wrong_password_is_refused_in_chinese(server: str, page) -> None:
