@@ -22,9 +22,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from core.errors import DomainError
-
 from core.clock import SHANGHAI, shanghai_now
+from core.errors import DomainError
 from core.settings import get_settings
 
 MAX_CELL_CHARS = 200
