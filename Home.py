@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.dashboard import scope_label
-from core.notifications import unread_count
-from core.permissions import Action
+from core.metrics.dashboard import scope_label
+from core.platform.notifications import unread_count
+from core.platform.permissions import Action
 from ui import nav, widgets
 
 st.set_page_config(page_title="邮惠运营工作台", page_icon="📮", layout="wide")

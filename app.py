@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core.bootstrap import ensure_database
-from core.scheduler import build_scheduler
-from core.settings import get_settings
+from core.jobs.scheduler import build_scheduler
+from core.platform.settings import get_settings
 from ui.routes import routes
 
 log = logging.getLogger("rights_day_studio")
@@ -26,7 +26,7 @@ async def lifespan(_app: st.App):
     scheduler = None
     if get_settings().scheduler_enabled:
         # Once per server process (not per session or rerun); exactly-once across several
-        # processes comes from the job_run claim in the database (core/scheduler.py).
+        # processes comes from the job_run claim in the database (core/jobs/scheduler.py).
         scheduler = build_scheduler()
         scheduler.start()
     yield {}

@@ -1,4 +1,4 @@
-"""Outlet boards at national scale: `core.rankings.leaderboard` (top 100 with rank change
+"""Outlet boards at national scale: `core.metrics.rankings.leaderboard` (top 100 with rank change
 and the user's own rank, from the per-day snapshots) against a plain SQL GROUP BY over the
 raw daily rows with a covering index, on SQLite and PostgreSQL, for a month and a year.
 Also: the memory of a process serving boards, and the leaderboard page rendered by AppTest
@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from bench.common import DATA_DIR, Result, ensure_postgres_database, timed
 from bench.national import END, build
-from core.periods import Period
-from core.permissions import Actor
-from core.rankings import BoardQuery, city_ranking, leaderboard
+from core.metrics.rankings import BoardQuery, city_ranking, leaderboard
+from core.platform.periods import Period
+from core.platform.permissions import Actor
 from db.engine import get_engine
 from db.models import Role
 
@@ -121,9 +121,9 @@ _MEMORY_PROBE = """
 import json, sys
 from datetime import date, timedelta
 from sqlmodel import Session
-from core.periods import Period
-from core.permissions import Actor
-from core.rankings import BoardQuery, city_ranking, leaderboard
+from core.platform.periods import Period
+from core.platform.permissions import Actor
+from core.metrics.rankings import BoardQuery, city_ranking, leaderboard
 from db.engine import get_engine
 from db.models import Role
 actor = Actor(user_id=None, username="bench", display_name="bench", role=Role.ADMIN)
@@ -164,11 +164,11 @@ import os, sys, time
 from datetime import timedelta
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
-from core import auth
-from core.clock import shanghai_today
+from core.platform import auth
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
-from db.seed import seed_demo
+from core.demo.seed import seed_demo
 url = os.environ["DATABASE_URL"]
 upgrade_to_head(url)
 with Session(get_engine(url)) as s:

@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bench.common import Result, ensure_postgres_database, scratch_sqlite, timed
-from core.channels import NewEvent, add_events, hash_customer
-from core.clock import SHANGHAI
-from core.funnel import import_events
-from core.permissions import Actor
+from core.channels.codes import NewEvent, add_events, hash_customer
+from core.channels.funnel import import_events
+from core.demo.seed import seed_demo
+from core.platform.clock import SHANGHAI
+from core.platform.permissions import Actor
 from db.engine import get_engine, write_transaction
 from db.migrate import empty_postgres_schema, upgrade_to_head
 from db.models import ChannelCode, ChannelEvent, EventType
-from db.seed import seed_demo
 
 PG_URL = os.environ.get(
     "BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/rds_bench_events"

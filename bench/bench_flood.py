@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlmodel import Session, select
 
 from bench.common import Result, ensure_postgres_database, scratch_sqlite
-from core.channels import CodeInput, create_code
+from core.channels.codes import CodeInput, create_code
 from db.engine import get_engine
 from db.migrate import empty_postgres_schema, upgrade_to_head
 from db.models import ChannelType, OrgUnit, Role

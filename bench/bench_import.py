@@ -21,14 +21,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bench.common import Result, scratch_sqlite, timed
-from core import snapshots
-from core.directory import outlet_directory
-from core.metrics_import import IMPORT_COLUMNS, import_metrics
-from core.permissions import Actor
-from core.tabular import read_table
+from core.demo.seed import seed_demo
+from core.metrics import snapshots
+from core.metrics.importing import IMPORT_COLUMNS, import_metrics
+from core.platform.directory import outlet_directory
+from core.platform.permissions import Actor
+from core.platform.tabular import read_table
 from db.engine import get_engine
 from db.models import DailyMetric, MetricSnapshot, OrgUnit
-from db.seed import seed_demo
 
 END = date(2026, 11, 24)
 OLD_DAY = END - timedelta(days=730)

@@ -1,9 +1,9 @@
 """Channel QR codes and personalised posters.
 
-(a) 2,000 QR PNGs (600 px, error correction H) through `core.qr.qr_png` against the bare
+(a) 2,000 QR PNGs (600 px, error correction H) through `core.channels.qr.qr_png` against the bare
 `qrcode` library making the same codes (`QRCode(...).make_image().save()`), one process each.
 (b) 2,000 posters that differ in outlet name, staff name and QR URL through
-`core.poster_batch.render_many(workers=2)` against the same layout drawn with plain Pillow and
+`core.posters.batch.render_many(workers=2)` against the same layout drawn with plain Pillow and
 qrcode calls (fixed font sizes, no fitting, no caching, Pillow's own PNG writer) in the same
 two-process pool. `--scale small` makes 300 of each.
 """
@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_H
 
 from bench.common import Result, timed
-from core.fonts import SC_FACE, font_path
-from core.poster_batch import pool_context, render_many
-from core.poster_templates import Gradient, PosterJob, PosterTemplate, get_template, sample_content
-from core.qr import qr_png
+from core.channels.qr import qr_png
+from core.posters.batch import pool_context, render_many
+from core.posters.fonts import SC_FACE, font_path
+from core.posters.templates import Gradient, PosterJob, PosterTemplate, get_template, sample_content
 
 TEMPLATE = "rights_day"
 QR_SIZE = 600

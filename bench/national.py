@@ -12,13 +12,13 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import snapshots
-from core.clock import utcnow
+from core.demo.seed import demo_metric_arrays, running_totals
+from core.metrics import snapshots
+from core.platform.clock import utcnow
 from db.bulk import bulk_insert, indexes_dropped
 from db.engine import get_engine
 from db.migrate import empty_postgres_schema, upgrade_to_head
 from db.models import OrgLevel, OrgUnit
-from db.seed import demo_metric_arrays, running_totals
 
 END = date(2026, 11, 24)
 CITIES = 14

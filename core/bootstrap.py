@@ -9,9 +9,9 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlmodel import select
 
-from core import snapshots
-from core.directory import outlet_directory
-from core.settings import Settings, get_settings
+from core.metrics import snapshots
+from core.platform.directory import outlet_directory
+from core.platform.settings import Settings, get_settings
 from db.engine import session_scope, write_transaction
 from db.migrate import upgrade_to_head
 from db.models import DailyMetric, MetricSnapshot, OrgUnit
@@ -37,7 +37,7 @@ def ensure_database(settings: Settings | None = None, *, say: Say = print) -> No
     prepare_database(settings.database_url, say=say)
     if not settings.demo_mode:
         return
-    from db.seed import seed_demo  # numpy and friends only in demo mode
+    from core.demo.seed import seed_demo  # numpy and friends only in demo mode
 
     with session_scope(settings.database_url) as session:
         if session.exec(select(OrgUnit.id).limit(1)).first() is None:

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from core.errors import DomainError
-from core.permissions import Actor
-from core.settings import get_settings
-from core.tabular import RowProblem, read_file
+from core.platform.errors import DomainError
+from core.platform.permissions import Actor
+from core.platform.settings import get_settings
+from core.platform.tabular import RowProblem, read_file
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -92,8 +92,8 @@ def _seed_args(p: argparse.ArgumentParser) -> None:
     "seed-demo", "create the demo province, metrics and accounts (only what is missing)", _seed_args
 )
 def _seed_demo(args: argparse.Namespace) -> int:
+    from core.demo.seed import seed_demo
     from db.migrate import upgrade_to_head
-    from db.seed import seed_demo
 
     upgrade_to_head(get_settings().database_url)
     with _session() as session:
@@ -127,7 +127,7 @@ def _create_user_args(p: argparse.ArgumentParser) -> None:
     _create_user_args,
 )
 def _create_user(args: argparse.Namespace) -> int:
-    from core.users import UserCreate, create_user
+    from core.platform.users import UserCreate, create_user
     from db.models import Role
 
     password = os.environ.get("NEW_USER_PASSWORD")
@@ -158,7 +158,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 @command("import-org", "import the org tree (code, name, level, parent_code)", _import_args)
 def _import_org(args: argparse.Namespace) -> int:
-    from core.org_import import import_org
+    from core.platform.org_import import import_org
 
     data = _read_file(args.file)
     with _session() as session:
@@ -174,7 +174,7 @@ def _import_org(args: argparse.Namespace) -> int:
 
 @command("import-metrics", "import daily outlet metrics (all or nothing per file)", _import_args)
 def _import_metrics(args: argparse.Namespace) -> int:
-    from core.metrics_import import import_metrics
+    from core.metrics.importing import import_metrics
 
     data = _read_file(args.file)
     with _session() as session:
@@ -189,7 +189,7 @@ def _import_metrics(args: argparse.Namespace) -> int:
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
-    from core.metrics import METRICS
+    from core.metrics.values import METRICS
 
     p.add_argument("--metric", required=True, choices=list(METRICS))
     p.add_argument("--start", required=True, type=date.fromisoformat)
@@ -207,11 +207,11 @@ def _leaderboard_args(p: argparse.ArgumentParser) -> None:
 def _leaderboard(args: argparse.Namespace) -> int:
     import json
 
-    from core.export import write_csv
-    from core.formatting import change_text, format_metric, metric_number
-    from core.org import unit_by_code
-    from core.periods import custom
-    from core.rankings import BoardQuery, leaderboard
+    from core.metrics.rankings import BoardQuery, leaderboard
+    from core.platform.export import write_csv
+    from core.platform.formatting import change_text, format_metric, metric_number
+    from core.platform.org import unit_by_code
+    from core.platform.periods import custom
 
     with _session() as session:
         city_id = unit_by_code(session, args.city).id if args.city else None
@@ -304,9 +304,9 @@ def _codes_args(p: argparse.ArgumentParser) -> None:
     _codes_args,
 )
 def _codes(args: argparse.Namespace) -> int:
-    from core.channels import batch_codes
-    from core.code_export import codes_zip
-    from core.org import unit_by_code
+    from core.channels.code_export import codes_zip
+    from core.channels.codes import batch_codes
+    from core.platform.org import unit_by_code
 
     with _session() as session:
         city = unit_by_code(session, args.city)
@@ -339,8 +339,8 @@ def _posters_args(p: argparse.ArgumentParser) -> None:
     _posters_args,
 )
 def _posters(args: argparse.Namespace) -> int:
-    from core.org import unit_by_code
-    from core.posters import batch_posters
+    from core.platform.org import unit_by_code
+    from core.posters.studio import batch_posters
 
     with _session() as session:
         city = unit_by_code(session, args.city)
@@ -360,7 +360,7 @@ def _posters(args: argparse.Namespace) -> int:
 
 def _moment(text: str) -> datetime:
     """2026-11-08T03:00+08:00 (a bare time is taken as Asia/Shanghai)."""
-    from core.clock import SHANGHAI
+    from core.platform.clock import SHANGHAI
 
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
@@ -384,7 +384,7 @@ def _scheduler_args(p: argparse.ArgumentParser) -> None:
     _scheduler_args,
 )
 def _scheduler(args: argparse.Namespace) -> int:
-    from core.scheduler import build_scheduler, run_due
+    from core.jobs.scheduler import build_scheduler, run_due
 
     if args.once:
         outcome = run_due(args.now)
@@ -409,8 +409,8 @@ def _job_runs_args(p: argparse.ArgumentParser) -> None:
 def _job_runs(args: argparse.Namespace) -> int:
     import json
 
-    from core.clock import to_shanghai
-    from core.scheduler import job_runs
+    from core.jobs.scheduler import job_runs
+    from core.platform.clock import to_shanghai
 
     with _session() as session:
         runs = job_runs(session, since=args.since, limit=10_000)

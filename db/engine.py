@@ -35,7 +35,7 @@ def _begin(conn: sa.Connection) -> None:
 def get_engine(url: str | None = None) -> sa.Engine:
     """The engine for `url` (default: the configured DATABASE_URL), one per URL per process."""
     if url is None:
-        from core.settings import get_settings  # settings live in core; import late
+        from core.platform.settings import get_settings  # settings live in core; import late
 
         url = get_settings().database_url
     return _engine_for(url)

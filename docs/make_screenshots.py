@@ -43,10 +43,10 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
     from sqlmodel import Session
 
-    from core.clock import shanghai_today
+    from core.demo.seed import seed_demo
+    from core.platform.clock import shanghai_today
     from db.engine import get_engine
     from db.migrate import upgrade_to_head
-    from db.seed import seed_demo
     from tests.e2e.app_server import running_app
 
     db = Path(tempfile.mkdtemp()) / "shots.db"

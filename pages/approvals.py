@@ -4,7 +4,7 @@ SLA badge after 2 working days), the whole plan, and approve / return / reject."
 import pandas as pd
 import streamlit as st
 
-from core.approvals import (
+from core.campaigns.approvals import (
     AWAITING_REVIEW,
     SLA_WORKING_DAYS,
     Decision,
@@ -13,11 +13,11 @@ from core.approvals import (
     review_queue,
     stages,
 )
-from core.campaigns import campaign_detail
-from core.clock import format_timestamp
-from core.errors import DomainError
-from core.org import cities
-from core.permissions import Action
+from core.campaigns.plans import campaign_detail
+from core.platform.clock import format_timestamp
+from core.platform.errors import DomainError
+from core.platform.org import cities
+from core.platform.permissions import Action
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind, PlanState
 from ui import plan_detail, plan_view, widgets
 from ui.text import md

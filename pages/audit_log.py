@@ -6,9 +6,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core.audit import AuditAction, AuditFilter, list_audit
-from core.clock import format_timestamp, shanghai_today
-from core.permissions import Action
+from core.platform.audit import AuditAction, AuditFilter, list_audit
+from core.platform.clock import format_timestamp, shanghai_today
+from core.platform.permissions import Action
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_AUDIT)

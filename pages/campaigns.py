@@ -3,8 +3,8 @@ see its budget and compliance hints live, save drafts and submit for review."""
 
 import streamlit as st
 
-from core.approvals import submit_plan
-from core.campaigns import (
+from core.campaigns.approvals import submit_plan
+from core.campaigns.plans import (
     EDITABLE_STATES,
     add_attachment,
     campaign_detail,
@@ -18,8 +18,8 @@ from core.campaigns import (
     save_draft,
     starting_design,
 )
-from core.errors import DomainError
-from core.permissions import Action
+from core.platform.errors import DomainError
+from core.platform.permissions import Action
 from db.models import PlanState
 from ui import campaign_editor, plan_view, widgets
 from ui.text import md

@@ -4,7 +4,8 @@ batch, downloads (PNG/SVG/ZIP), handing a leaver's customers over, importing eve
 import pandas as pd
 import streamlit as st
 
-from core.channels import (
+from core.channels.code_export import QR_SIZES, code_png, code_svg, codes_zip
+from core.channels.codes import (
     batch_codes,
     code_choices,
     code_cities,
@@ -12,11 +13,10 @@ from core.channels import (
     hand_over,
     list_codes,
 )
-from core.code_export import QR_SIZES, code_png, code_svg, codes_zip
-from core.errors import DomainError
-from core.funnel import IMPORT_COLUMNS, import_events
-from core.permissions import Action, allowed
-from core.posters import outlet_posters
+from core.channels.funnel import IMPORT_COLUMNS, import_events
+from core.platform.errors import DomainError
+from core.platform.permissions import Action, allowed
+from core.posters.studio import outlet_posters
 from ui import widgets
 from ui.code_form import code_form
 from ui.text import md

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core.metrics_import import IMPORT_COLUMNS, import_metrics
-from core.org_import import COLUMNS as ORG_COLUMNS
-from core.org_import import import_org
-from core.permissions import Action, allowed
+from core.metrics.importing import IMPORT_COLUMNS, import_metrics
+from core.platform.org_import import COLUMNS as ORG_COLUMNS
+from core.platform.org_import import import_org
+from core.platform.permissions import Action, allowed
 from ui import widgets
 
 actor = widgets.require(Action.IMPORT_METRICS)

@@ -4,8 +4,8 @@ outside the outlet's own history."""
 import pandas as pd
 import streamlit as st
 
-from core.data_quality import OUTLIER_SIGMAS, report
-from core.permissions import Action
+from core.metrics.data_quality import OUTLIER_SIGMAS, report
+from core.platform.permissions import Action
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_DATA_QUALITY)

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core.clock import shanghai_today
-from core.funnel import STAGES, GroupBy, daily, funnel, funnel_total
-from core.permissions import Action
+from core.channels.funnel import STAGES, GroupBy, daily, funnel, funnel_total
+from core.platform.clock import shanghai_today
+from core.platform.permissions import Action
 from db.models import EventType
 from ui import charts, widgets
 

@@ -4,9 +4,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.clock import shanghai_today
-from core.dashboard import HomeOverview, home_overview
-from core.permissions import Action, Actor
+from core.metrics.dashboard import HomeOverview, home_overview
+from core.platform.clock import shanghai_today
+from core.platform.permissions import Action, Actor
 from ui import nav, widgets
 from ui.text import md
 

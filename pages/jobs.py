@@ -6,9 +6,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core.clock import format_timestamp, shanghai_today
-from core.permissions import Action
-from core.scheduler import job_overview, recent_runs, run_now
+from core.jobs.scheduler import job_overview, recent_runs, run_now
+from core.platform.clock import format_timestamp, shanghai_today
+from core.platform.permissions import Action
 from ui import widgets
 
 actor = widgets.require(Action.MANAGE_JOBS)

@@ -4,12 +4,8 @@ charts, a drill-down and an export of exactly what is shown."""
 import pandas as pd
 import streamlit as st
 
-from core.campaigns import board_campaigns
-from core.errors import DomainError
-from core.formatting import change_text, format_metric, metric_number
-from core.metrics import latest_date
-from core.permissions import Action, Actor
-from core.rankings import (
+from core.campaigns.plans import board_campaigns
+from core.metrics.rankings import (
     TOP_CHOICES,
     Board,
     BoardQuery,
@@ -19,6 +15,10 @@ from core.rankings import (
     outlet_detail,
     rank_history,
 )
+from core.metrics.values import latest_date
+from core.platform.errors import DomainError
+from core.platform.formatting import change_text, format_metric, metric_number
+from core.platform.permissions import Action, Actor
 from ui import charts, widgets
 from ui.text import md
 

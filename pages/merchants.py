@@ -3,8 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.errors import DomainError
-from core.merchants import (
+from core.campaigns.merchants import (
     CATEGORIES,
     IMPORT_COLUMNS,
     MerchantInput,
@@ -13,8 +12,9 @@ from core.merchants import (
     phones_masked,
     save_merchant,
 )
-from core.org import units_in_scope
-from core.permissions import Action, allowed
+from core.platform.errors import DomainError
+from core.platform.org import units_in_scope
+from core.platform.permissions import Action, allowed
 from db.models import OrgLevel
 from ui import widgets
 from ui.text import md

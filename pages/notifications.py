@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.clock import format_timestamp
-from core.notifications import mark_read, my_notifications
-from core.permissions import Action
+from core.platform.clock import format_timestamp
+from core.platform.notifications import mark_read, my_notifications
+from core.platform.permissions import Action
 from ui import nav, widgets
 from ui.text import md
 

@@ -4,7 +4,7 @@ planner withdraws or reworks, an admin moves approved campaigns along their date
 import pandas as pd
 import streamlit as st
 
-from core.approvals import (
+from core.campaigns.approvals import (
     AWAITING_REVIEW,
     DATE_STEPS,
     PlanAction,
@@ -14,11 +14,11 @@ from core.approvals import (
     stages,
     withdraw_plan,
 )
-from core.campaigns import CampaignFilter, campaign_detail, list_campaigns
-from core.clock import format_timestamp, shanghai_today
-from core.errors import DomainError
-from core.org import cities
-from core.permissions import Action, allowed
+from core.campaigns.plans import CampaignFilter, campaign_detail, list_campaigns
+from core.platform.clock import format_timestamp, shanghai_today
+from core.platform.errors import DomainError
+from core.platform.org import cities
+from core.platform.permissions import Action, allowed
 from db.models import CAMPAIGN_KIND_LABELS, PLAN_STATE_LABELS, CampaignKind, PlanState
 from ui import plan_detail, plan_view, widgets
 from ui.text import md

@@ -5,12 +5,14 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.campaigns import board_campaigns
-from core.channels import code_cities
-from core.errors import DomainError
-from core.permissions import Action
-from core.poster_render import load_upload_image, render_poster, to_pdf, to_png
-from core.poster_templates import (
+from core.campaigns.plans import board_campaigns
+from core.channels.codes import code_cities
+from core.platform.errors import DomainError
+from core.platform.permissions import Action
+from core.platform.references import BINDABLE_STATES
+from core.posters.render import load_upload_image, render_poster, to_pdf, to_png
+from core.posters.studio import batch_posters, campaign_content, poster_hits
+from core.posters.templates import (
     MAX_BENEFITS,
     QR_POSITION_LABELS,
     QR_POSITIONS,
@@ -19,8 +21,6 @@ from core.poster_templates import (
     load_templates,
     sample_content,
 )
-from core.posters import batch_posters, campaign_content, poster_hits
-from core.references import BINDABLE_STATES
 from ui import plan_view, widgets
 
 actor = widgets.require(Action.MANAGE_POSTERS)

@@ -4,14 +4,14 @@ budget cap, and the list of prohibited or risky marketing expressions."""
 import pandas as pd
 import streamlit as st
 
-from core.approvals import reviewers, set_stages, stages
-from core.budget import city_budgets, set_city_budgets
-from core.clock import shanghai_today
-from core.compliance import SEVERITY_LABELS, list_terms, save_term
-from core.errors import DomainError
-from core.formatting import format_yuan
-from core.org import cities
-from core.permissions import Action
+from core.campaigns.approvals import reviewers, set_stages, stages
+from core.campaigns.budget import city_budgets, set_city_budgets
+from core.campaigns.compliance import SEVERITY_LABELS, list_terms, save_term
+from core.platform.clock import shanghai_today
+from core.platform.errors import DomainError
+from core.platform.formatting import format_yuan
+from core.platform.org import cities
+from core.platform.permissions import Action
 from ui import widgets
 from ui.campaign_editor import fen
 

@@ -3,10 +3,17 @@
 import pandas as pd
 import streamlit as st
 
-from core.clock import format_timestamp
-from core.errors import DomainError
-from core.permissions import Action, Role
-from core.users import UserCreate, create_user, list_users, reset_password, set_active, unlock_user
+from core.platform.clock import format_timestamp
+from core.platform.errors import DomainError
+from core.platform.permissions import Action, Role
+from core.platform.users import (
+    UserCreate,
+    create_user,
+    list_users,
+    reset_password,
+    set_active,
+    unlock_user,
+)
 from ui import widgets
 from ui.text import md
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from core.settings import get_settings
+from core.platform.settings import get_settings
 from db.engine import get_engine
 from db.migrate import empty_postgres_schema, upgrade_to_head
 

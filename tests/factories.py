@@ -7,9 +7,9 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from core.auth import actor_for_user, hash_password
-from core.org import recompute_ancestors
-from core.permissions import Actor
+from core.platform.auth import actor_for_user, hash_password
+from core.platform.org import recompute_ancestors
+from core.platform.permissions import Actor
 from db.models import OrgLevel, OrgUnit, Role, User
 
 PASSWORD = "Passw0rd!"
@@ -106,8 +106,8 @@ def _cell(value: object) -> str:
 
 def period_by_code(session: Session, start: date, end: date) -> dict[str, dict[str, int]]:
     """Every outlet's six metric values over [start, end], keyed by outlet code."""
-    from core.directory import outlet_directory
-    from core.metrics import METRICS, period_values
+    from core.metrics.values import METRICS, period_values
+    from core.platform.directory import outlet_directory
 
     directory = outlet_directory(session)
     values = period_values(session, directory, start, end)
@@ -118,8 +118,8 @@ def period_by_code(session: Session, start: date, end: date) -> dict[str, dict[s
 
 
 def all_totals(session: Session, start: date, end: date):
-    from core.directory import outlet_directory
-    from core.metrics import totals
+    from core.metrics.values import totals
+    from core.platform.directory import outlet_directory
 
     directory = outlet_directory(session)
     return totals(session, directory, directory.scope_mask(), start, end)
@@ -160,7 +160,7 @@ def complete_design(
     session: Session, city_code: str = "C1", name: str = "12月逢8会员权益日", **changes: object
 ):
     """A design that passes every submission check."""
-    from core.campaign_design import CampaignDesign, Coupon, CouponKind
+    from core.campaigns.design import CampaignDesign, Coupon, CouponKind
 
     city = session.exec(select(OrgUnit).where(OrgUnit.code == city_code)).one()
     merchant = make_merchant(session, city_code, f"{name}合作超市")
@@ -211,8 +211,14 @@ def make_campaign(session: Session, city_code: str, name: str, state: str = "app
     """A complete campaign of a city taken to `state` (draft, submitted, approved, rejected,
     scheduled, running, ended) through the services, reviewed at one stage by the user
     `factory_reviewer` (created with the stage when there is none)."""
-    from core.approvals import Decision, PlanAction, advance_campaign, decide_plan, submit_plan
-    from core.campaigns import save_draft
+    from core.campaigns.approvals import (
+        Decision,
+        PlanAction,
+        advance_campaign,
+        decide_plan,
+        submit_plan,
+    )
+    from core.campaigns.plans import save_draft
     from db.models import Campaign, ReviewStage
 
     system = Actor.system("factory")

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 import pandas as pd
 import streamlit as st
 
-from core.campaign_design import (
+from core.campaigns.design import (
     COUPON_LABELS,
     WEEKDAY_NAMES,
     CampaignDesign,
@@ -20,7 +20,7 @@ from core.campaign_design import (
     StarRights,
     TargetMode,
 )
-from core.campaigns import EditorChoices
+from core.campaigns.plans import EditorChoices
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind
 from ui.text import md
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import plotly.graph_objects as go
 
-from core.funnel import STAGES, FunnelRow
-from core.rankings import BoardRow
+from core.channels.funnel import STAGES, FunnelRow
+from core.metrics.rankings import BoardRow
 from db.models import EventType
 from ui.text import plot_text
 

@@ -1,13 +1,13 @@
 """The form of one channel code (渠道活码): staff pool, rule, caps, window, tags and the
-welcome message, read into a `CodeInput` for core.channels.create_code."""
+welcome message, read into a `CodeInput` for core.channels.codes.create_code."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.assignment import build_slots
-from core.campaign_design import WEEKDAY_NAMES
-from core.channels import DEFAULT_WELCOME, WELCOME_PLACEHOLDERS, CodeChoices, CodeInput
+from core.campaigns.design import WEEKDAY_NAMES
+from core.channels.assignment import build_slots
+from core.channels.codes import DEFAULT_WELCOME, WELCOME_PLACEHOLDERS, CodeChoices, CodeInput
 from db.models import AssignmentRule, ChannelType
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.permissions import ACTIONS, Action, Actor, allowed
+from core.platform.permissions import ACTIONS, Action, Actor, allowed
 from ui import widgets
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.approvals import compare_versions
-from core.campaigns import EDITABLE_STATES, CampaignDetail
-from core.errors import DomainError
-from core.permissions import Actor
+from core.campaigns.approvals import compare_versions
+from core.campaigns.plans import EDITABLE_STATES, CampaignDetail
+from core.platform.errors import DomainError
+from core.platform.permissions import Actor
 from ui import plan_view, widgets
 
 

@@ -8,14 +8,14 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core.approvals import ACTION_LABELS, DiffRow, PlanAction
-from core.budget import Budget
-from core.campaign_design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
-from core.campaigns import AttachmentRead, CampaignDetail, attachment_content
-from core.clock import format_timestamp
-from core.compliance import ComplianceHit
-from core.formatting import format_yuan
-from core.permissions import Actor
+from core.campaigns.approvals import ACTION_LABELS, DiffRow, PlanAction
+from core.campaigns.budget import Budget
+from core.campaigns.compliance import ComplianceHit
+from core.campaigns.design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
+from core.campaigns.plans import AttachmentRead, CampaignDetail, attachment_content
+from core.platform.clock import format_timestamp
+from core.platform.formatting import format_yuan
+from core.platform.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
 from ui import widgets
 from ui.text import md

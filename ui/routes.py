@@ -12,7 +12,7 @@ The boundary rules (DESIGN.md "Trust at the boundary"):
 - Every login refusal looks the same (wrong password, unknown user, locked account, too many
   attempts from one address), so the answer never tells whether a user name exists.
 - Password checks run off the event loop, one at a time per process, at low CPU priority
-  (core/auth.py), and at most LOGIN_ATTEMPTS_PER_MINUTE per client address: a login flood
+  (core/platform/auth.py), and at most LOGIN_ATTEMPTS_PER_MINUTE per client address: a login flood
   can neither stall the event loop that serves the scans nor take both cores from them.
 """
 
@@ -33,9 +33,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core import auth, channels
-from core.ratelimit import SlidingWindowLimiter
-from core.settings import get_settings
+from core.channels import codes as channels
+from core.platform import auth
+from core.platform.ratelimit import SlidingWindowLimiter
+from core.platform.settings import get_settings
 from db.engine import session_scope
 from ui.widgets import SESSION_COOKIE
 
@@ -45,7 +46,7 @@ _SAFE_NEXT = re.compile(r"^[a-z0-9_-]{1,40}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 OVER_LIMIT_DELAY_SECONDS = 1.0
 
-# Per process, in memory: see core/ratelimit.py for why not in the database.
+# Per process, in memory: see core/platform/ratelimit.py for why not in the database.
 login_limiter = SlidingWindowLimiter(window_seconds=60)
 # One argon2 check at a time per process (each already uses both cores for ~0.1 s); waiting
 # logins wait as coroutines, not as threads the scans need. One limiter per event loop.

@@ -14,12 +14,12 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from core import auth, export
-from core.clock import shanghai_today
-from core.errors import DomainError
-from core.periods import Period
-from core.permissions import Action, Actor, ensure_allowed
-from core.settings import get_settings
+from core.platform import auth, export
+from core.platform.clock import shanghai_today
+from core.platform.errors import DomainError
+from core.platform.periods import Period
+from core.platform.permissions import Action, Actor, ensure_allowed
+from core.platform.settings import get_settings
 from db.engine import session_scope
 from ui.text import md
 
@@ -141,7 +141,7 @@ def render_login(next_path: str) -> None:
 
 
 def _demo_accounts() -> None:
-    from db.seed import DEMO_PASSWORD, demo_accounts  # only in demo mode
+    from core.demo.seed import DEMO_PASSWORD, demo_accounts  # only in demo mode
 
     with db() as session:
         accounts = demo_accounts(session)
@@ -223,7 +223,7 @@ def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | Non
 
 def metric_picker(key: str, default: str = "new_friends") -> str:
     """The six metrics as a segmented control; returns the metric key."""
-    from core.metrics import METRICS
+    from core.metrics.values import METRICS
 
     choice = st.segmented_control(
         "指标", list(METRICS), format_func=lambda k: METRICS[k].label, default=default, key=key
@@ -236,7 +236,7 @@ def period_picker(
 ) -> tuple[Period | None, int | None]:
     """(period, campaign id): a preset, a campaign's period or a custom range. The period
     is None while a custom range is half picked."""
-    from core.periods import PeriodPreset, custom, resolve
+    from core.platform.periods import PeriodPreset, custom, resolve
 
     today = shanghai_today()
     presets = [p for p in PeriodPreset if campaigns or p is not PeriodPreset.CAMPAIGN]
@@ -346,7 +346,7 @@ def import_panel(
 def import_report(report, key: str) -> None:
     """The outcome of an all-or-nothing import: a success line, or every problem as a table
     the user can download and fix from."""
-    from core.tabular import problems_as_rows
+    from core.platform.tabular import problems_as_rows
 
     if report.ok:
         st.success(md(report.summary()))

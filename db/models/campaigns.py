@@ -64,7 +64,7 @@ PLAN_STATE_LABELS = {
 
 class Campaign(SQLModel, table=True):
     """A city's campaign. The editable design lives in `design` (JSON, see
-    core/campaign_design.py); the columns beside it are what lists and jobs filter on."""
+    core/campaigns/design.py); the columns beside it are what lists and jobs filter on."""
 
     __tablename__ = "campaign"
 

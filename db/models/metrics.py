@@ -1,7 +1,7 @@
 """Daily outlet metrics as imported, and their running-total snapshots.
 
 `DailyMetric` holds exactly what was imported: one row per (date, outlet) that reported.
-`MetricSnapshot` is derived from it inside the same import transaction (core/snapshots.py):
+`MetricSnapshot` is derived from it inside the same import transaction (core/metrics/snapshots.py):
 for every day that has daily rows (the demo seed writes every calendar day, which is valid
 too), the running totals of every outlet at the end of that day, stored column-wise as one
 array per metric indexed by outlet id. The state at any day is the latest snapshot on or

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import approvals
-from core.approvals import (
+from core.campaigns import approvals
+from core.campaigns.approvals import (
     TRANSITIONS,
     Decision,
     PlanAction,
@@ -19,8 +19,9 @@ from core.approvals import (
     review_queue,
     submit_plan,
 )
-from core.budget import budget_for, city_budgets, set_city_budgets
-from core.campaigns import (
+from core.campaigns.budget import budget_for, city_budgets, set_city_budgets
+from core.campaigns.compliance import seed_default_terms
+from core.campaigns.plans import (
     add_attachment,
     campaign_detail,
     copy_campaign,
@@ -28,9 +29,8 @@ from core.campaigns import (
     design_preview,
     save_draft,
 )
-from core.compliance import seed_default_terms
-from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.notifications import my_notifications
+from core.platform.errors import Conflict, PermissionDenied, ValidationFailed
+from core.platform.notifications import my_notifications
 from db.engine import get_engine
 from db.models import AuditLog, Campaign, OrgUnit, PlanState, PlanVersion, Role
 from tests.factories import complete_design, make_stages, make_tree, make_user, make_users
@@ -428,7 +428,7 @@ def test_design_preview_is_the_live_budget_and_hints_of_the_planners_own_city(
 def test_an_outlet_and_a_merchant_with_the_same_id_keep_their_own_names(
     session: Session, world
 ) -> None:
-    from core.campaign_design import TargetMode
+    from core.campaigns.design import TargetMode
     from db.models import Merchant
 
     outlet = session.exec(select(OrgUnit).where(OrgUnit.code == "O111")).one()

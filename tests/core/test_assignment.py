@@ -7,7 +7,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.assignment import PoolMember, on_duty, pick_staff, slot_problems
+from core.channels.assignment import PoolMember, on_duty, pick_staff, slot_problems
 from db.models import AssignmentRule
 
 NOON = datetime(2026, 11, 25, 12, 0)  # a Wednesday
@@ -130,7 +130,7 @@ def test_properties(
 
 
 def test_slots_from_a_form() -> None:
-    from core.assignment import build_slots
+    from core.channels.assignment import build_slots
 
     assert build_slots([], "09:00", "17:30", "") == (None, [])
     slots, problems = build_slots(

@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from core import audit
-from core.audit import AuditAction, AuditFilter, list_audit
-from core.clock import shanghai_today
-from core.errors import PermissionDenied
+from core.platform import audit
+from core.platform.audit import AuditAction, AuditFilter, list_audit
+from core.platform.clock import shanghai_today
+from core.platform.errors import PermissionDenied
 from db.models import Role
 from tests.factories import make_tree, make_users
 

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import auth
-from core.clock import utcnow
+from core.platform import auth
+from core.platform.clock import utcnow
 from db.engine import get_engine
 from db.models import AuditLog, AuthSession, Role, User
 from tests.factories import PASSWORD, make_tree, make_user

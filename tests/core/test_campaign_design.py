@@ -4,8 +4,9 @@ from datetime import date
 
 import pytest
 
-from core.budget import compute
-from core.campaign_design import (
+from core.campaigns.budget import compute
+from core.campaigns.compliance import check_texts
+from core.campaigns.design import (
     CampaignDesign,
     Coupon,
     CouponKind,
@@ -16,7 +17,6 @@ from core.campaign_design import (
     flatten,
     submit_problems,
 )
-from core.compliance import check_texts
 from db.models import ComplianceTerm
 
 

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import channels
-from core.channels import (
+from core.channels import codes as channels
+from core.channels.codes import (
     CodeInput,
     batch_codes,
     create_code,
@@ -19,9 +19,9 @@ from core.channels import (
     record_event,
     scan,
 )
-from core.clock import SHANGHAI
-from core.errors import PermissionDenied, ValidationFailed
-from core.funnel import GroupBy, funnel, funnel_total, import_events
+from core.channels.funnel import GroupBy, funnel, funnel_total, import_events
+from core.platform.clock import SHANGHAI
+from core.platform.errors import PermissionDenied, ValidationFailed
 from db.engine import get_engine, write_transaction
 from db.models import (
     AssignmentRule,

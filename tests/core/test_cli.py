@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from core.auth import login
 from core.cli import main
-from core.periods import Period
-from core.permissions import Actor
-from core.rankings import BoardQuery, leaderboard
+from core.metrics.rankings import BoardQuery, leaderboard
+from core.platform.auth import login
+from core.platform.periods import Period
+from core.platform.permissions import Actor
 from db.models import DailyMetric, User
 from tests.factories import make_tree, metrics_csv
 

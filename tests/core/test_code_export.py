@@ -8,10 +8,10 @@ import zxingcpp
 from PIL import Image
 from sqlmodel import Session
 
-from core.channels import batch_codes
-from core.code_export import codes_zip, safe_name
-from core.errors import ValidationFailed
-from core.qr import qr_image, qr_svg
+from core.channels.code_export import codes_zip, safe_name
+from core.channels.codes import batch_codes
+from core.channels.qr import qr_image, qr_svg
+from core.platform.errors import ValidationFailed
 from db.models import Role
 from tests.factories import make_staff, make_tree, make_users
 

@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import snapshots
-from core.directory import outlet_directory
-from core.metrics import METRICS, MetricKind, daily_series
-from core.metrics_import import import_metrics
-from core.permissions import Role
-from core.settings import get_settings
+from core.metrics import snapshots
+from core.metrics.importing import import_metrics
+from core.metrics.values import METRICS, MetricKind, daily_series
+from core.platform.directory import outlet_directory
+from core.platform.permissions import Role
+from core.platform.settings import get_settings
 from db.models import MetricSnapshot
 from tests.factories import all_totals, make_tree, make_users, metrics_csv, period_by_code
 

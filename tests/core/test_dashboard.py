@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 from sqlmodel import Session
 
-from core.dashboard import home_overview
-from core.metrics_import import import_metrics
+from core.metrics.dashboard import home_overview
+from core.metrics.importing import import_metrics
 from db.models import Role
 from tests.factories import make_tree, make_users, metrics_csv
 

@@ -16,9 +16,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import Session
 
-from core.channels import batch_codes
-from core.code_export import codes_zip
-from core.export import frame_table, safe_cell, safe_text, to_csv_bytes, to_xlsx_bytes
+from core.channels.code_export import codes_zip
+from core.channels.codes import batch_codes
+from core.platform.export import frame_table, safe_cell, safe_text, to_csv_bytes, to_xlsx_bytes
 from db.models import Role
 from tests.core.test_cli import run_cli
 from tests.factories import make_staff, make_tree, make_users, metrics_csv
@@ -151,7 +151,7 @@ def test_cli_leaderboard_csv_neutralises_an_imported_outlet_name(
     assert '"outlet_name": "=1+1"' in as_json.stdout  # JSON is not a spreadsheet: verbatim
 
 
-# --- guard: every table leaves the app through core/export.py ----------------------------
+# --- guard: every table leaves the app through core/platform/export.py ----------------------------
 
 APP_CODE = ["core", "ui", "pages", "db", "app.py", "Home.py"]
 WRITERS = re.compile(
@@ -169,7 +169,7 @@ def _app_sources() -> list[Path]:
 
 
 def test_no_table_is_written_outside_the_export_encoder() -> None:
-    encoder = ROOT / "core" / "export.py"
+    encoder = ROOT / "core" / "platform" / "export.py"
     offenders = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in _app_sources()
@@ -177,7 +177,9 @@ def test_no_table_is_written_outside_the_export_encoder() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if WRITERS.search(line)
     ]
-    assert offenders == [], "export through core/export.py instead:\n" + "\n".join(offenders)
+    assert offenders == [], "export through core/platform/export.py instead:\n" + "\n".join(
+        offenders
+    )
 
 
 def test_the_guard_sees_a_bypass() -> None:

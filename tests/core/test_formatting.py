@@ -1,4 +1,10 @@
-from core.formatting import change_text, format_change, format_count, format_yuan, mask_phone
+from core.platform.formatting import (
+    change_text,
+    format_change,
+    format_count,
+    format_yuan,
+    mask_phone,
+)
 
 
 def test_money_in_yuan_wan_and_yi_exactly() -> None:

@@ -17,12 +17,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core import funnel, merchants, org_import
-from core.funnel import import_events
-from core.merchants import import_merchants
-from core.metrics_import import import_metrics
-from core.org_import import import_org
-from core.tabular import FORMULA_REASON, MB, Column, ReadLimits, read_table
+from core.campaigns import merchants
+from core.campaigns.merchants import import_merchants
+from core.channels import funnel
+from core.channels.funnel import import_events
+from core.metrics.importing import import_metrics
+from core.platform import org_import
+from core.platform.org_import import import_org
+from core.platform.tabular import FORMULA_REASON, MB, Column, ReadLimits, read_table
 from db.engine import get_engine
 from db.models import DailyMetric, Merchant, OrgUnit, Role
 from tests import hostile

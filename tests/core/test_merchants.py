@@ -3,8 +3,8 @@
 import pytest
 from sqlmodel import Session, select
 
-from core.errors import PermissionDenied, ValidationFailed
-from core.merchants import MerchantInput, import_merchants, list_merchants, save_merchant
+from core.campaigns.merchants import MerchantInput, import_merchants, list_merchants, save_merchant
+from core.platform.errors import PermissionDenied, ValidationFailed
 from db.models import Merchant, MerchantOutlet, Role
 from tests.factories import make_tree, make_users
 

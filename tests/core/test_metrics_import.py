@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 from sqlmodel import Session
 
-from core.clock import shanghai_today
-from core.errors import PermissionDenied
-from core.metrics_import import import_metrics
-from core.permissions import Role
-from core.settings import get_settings
+from core.metrics.importing import import_metrics
+from core.platform.clock import shanghai_today
+from core.platform.errors import PermissionDenied
+from core.platform.permissions import Role
+from core.platform.settings import get_settings
 from db.models import AuditLog, DailyMetric, MetricSnapshot
 from tests.factories import all_totals, make_tree, make_users, metrics_csv
 

@@ -3,8 +3,8 @@
 import pytest
 from sqlmodel import Session, select
 
-from core.errors import PermissionDenied
-from core.org_import import import_org
+from core.platform.errors import PermissionDenied
+from core.platform.org_import import import_org
 from db.models import AuditLog, OrgLevel, OrgUnit, Role
 from tests.factories import make_tree, make_user
 
@@ -112,11 +112,11 @@ def test_the_tree_has_exactly_one_province(session: Session, admin) -> None:
 def test_an_outlet_that_moves_city_takes_its_codes_and_leaves_its_merchants(
     session: Session,
 ) -> None:
-    from core.campaign_design import TargetMode
-    from core.campaigns import copy_campaign, save_draft, target_outlets
-    from core.channels import batch_codes, list_codes
-    from core.errors import ValidationFailed
-    from core.permissions import Actor
+    from core.campaigns.design import TargetMode
+    from core.campaigns.plans import copy_campaign, save_draft, target_outlets
+    from core.channels.codes import batch_codes, list_codes
+    from core.platform.errors import ValidationFailed
+    from core.platform.permissions import Actor
     from db.models import Campaign, ChannelCode, MerchantOutlet
     from tests.factories import complete_design, make_merchant, make_staff, make_users
 
@@ -170,8 +170,8 @@ def test_an_outlet_that_moves_city_takes_its_codes_and_leaves_its_merchants(
 
 
 def test_a_county_that_moves_city_takes_its_outlets_codes_along(session: Session) -> None:
-    from core.channels import batch_codes
-    from core.permissions import Actor
+    from core.channels.codes import batch_codes
+    from core.platform.permissions import Actor
     from db.models import ChannelCode
     from tests.factories import make_staff
 

@@ -5,8 +5,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.errors import PermissionDenied
-from core.permissions import (
+from core.platform.errors import PermissionDenied
+from core.platform.permissions import (
     ACTIONS,
     Action,
     Actor,

@@ -17,8 +17,8 @@ ROOT = Path(__file__).parents[2]
 BATCH = """
 import os, sys
 from dataclasses import replace
-from core.poster_batch import render_many
-from core.poster_templates import PosterJob, get_template, sample_content
+from core.posters.batch import render_many
+from core.posters.templates import PosterJob, get_template, sample_content
 
 base = sample_content(get_template("rights_day"))
 jobs = [

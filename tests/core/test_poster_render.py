@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.errors import ValidationFailed
-from core.fonts import BLACK, BOLD, REGULAR, font
-from core.poster_batch import poster_png, render_many
-from core.poster_render import (
+from core.platform.errors import ValidationFailed
+from core.posters.batch import poster_png, render_many
+from core.posters.fonts import BLACK, BOLD, REGULAR, font
+from core.posters.render import (
     _draw_text,
     has_glyph,
     load_upload_image,
@@ -31,7 +31,7 @@ from core.poster_render import (
     to_png,
     validate_content,
 )
-from core.poster_templates import (
+from core.posters.templates import (
     QR_POSITIONS,
     Box,
     Gradient,
@@ -42,7 +42,7 @@ from core.poster_templates import (
     load_templates,
     sample_content,
 )
-from core.text_fit import block_height, fit_text
+from core.posters.text_fit import block_height, fit_text
 
 URL = "https://yh.example.cn/c/k7mq2x9wpr"
 NO_START = "，。、；：！？）》」』】…"
@@ -303,7 +303,7 @@ def test_backgrounds_logo_and_ready_qr_are_used() -> None:
         c
         for _, c in with_logo.crop((box.x, box.y, box.x + box.w, box.y + box.h)).getcolors(1 << 16)
     }
-    from core.qr import qr_png
+    from core.channels.qr import qr_png
 
     ready = render_poster(template, content(qr_url=None, qr_png=qr_png(URL, size_px=600)))
     assert [r.text for r in zxingcpp.read_barcodes(ready)] == [URL]

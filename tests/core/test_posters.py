@@ -9,12 +9,12 @@ import zxingcpp
 from PIL import Image
 from sqlmodel import Session
 
-from core.campaigns import save_draft
-from core.channels import batch_codes, list_codes
-from core.compliance import seed_default_terms
-from core.errors import PermissionDenied, ValidationFailed
-from core.poster_templates import PosterContent
-from core.posters import _jobs, batch_posters, campaign_content, outlet_posters, poster_hits
+from core.campaigns.compliance import seed_default_terms
+from core.campaigns.plans import save_draft
+from core.channels.codes import batch_codes, list_codes
+from core.platform.errors import PermissionDenied, ValidationFailed
+from core.posters.studio import _jobs, batch_posters, campaign_content, outlet_posters, poster_hits
+from core.posters.templates import PosterContent
 from db.models import Role
 from tests.factories import complete_design, make_staff, make_tree, make_users
 
@@ -140,9 +140,9 @@ def test_only_personal_codes_put_a_staff_name_on_the_poster(session: Session, wo
 def test_an_outlets_posters_carry_a_campaign_only_while_it_may_be_carried(
     session: Session, world, monkeypatch
 ) -> None:
-    from core import posters
-    from core.approvals import PlanAction, advance_campaign
-    from core.permissions import Actor
+    from core.campaigns.approvals import PlanAction, advance_campaign
+    from core.platform.permissions import Actor
+    from core.posters import studio as posters
     from tests.factories import make_campaign
 
     tree, users = world

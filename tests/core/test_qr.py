@@ -15,8 +15,8 @@ from PIL import Image
 from qrcode import util
 from qrcode.constants import ERROR_CORRECT_H
 
-from core.errors import ValidationFailed
-from core.qr import _penalties, qr_image, qr_modules, qr_png, qr_svg
+from core.channels.qr import _penalties, qr_image, qr_modules, qr_png, qr_svg
+from core.platform.errors import ValidationFailed
 
 URL = "https://yh.example.cn/c/k7mq2x9wpr"
 

@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 from sqlmodel import Session
 
-from core.errors import PermissionDenied
-from core.metrics_import import import_metrics
-from core.periods import Period
-from core.rankings import BoardQuery, city_ranking, competition_ranks, leaderboard, outlet_detail
+from core.metrics.importing import import_metrics
+from core.metrics.rankings import (
+    BoardQuery,
+    city_ranking,
+    competition_ranks,
+    leaderboard,
+    outlet_detail,
+)
+from core.platform.errors import PermissionDenied
+from core.platform.periods import Period
 from db.models import Role
 from tests.factories import make_tree, make_users, metrics_csv
 
@@ -291,7 +297,7 @@ def test_city_ranking_by_total_and_average(session: Session, world) -> None:
 
 
 def test_campaign_period_brings_each_outlets_target(session: Session, world) -> None:
-    from core.campaigns import save_draft
+    from core.campaigns.plans import save_draft
     from tests.factories import complete_design
 
     tree, users = world
@@ -319,10 +325,10 @@ def test_campaign_period_brings_each_outlets_target(session: Session, world) -> 
 
 
 def test_rank_history_from_daily_snapshots(session: Session, world) -> None:
-    from core import jobs
-    from core.clock import SHANGHAI
-    from core.permissions import Actor
-    from core.rankings import rank_history
+    from core.jobs import tasks as jobs
+    from core.metrics.rankings import rank_history
+    from core.platform.clock import SHANGHAI
+    from core.platform.permissions import Actor
 
     tree, users = world
     load(

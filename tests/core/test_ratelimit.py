@@ -1,6 +1,6 @@
 """The per-address login limit: a sliding window, refusals not counted, keys independent."""
 
-from core.ratelimit import SlidingWindowLimiter
+from core.platform.ratelimit import SlidingWindowLimiter
 
 
 def test_a_sliding_window_per_key() -> None:
@@ -19,9 +19,9 @@ def test_a_sliding_window_per_key() -> None:
 
 
 def test_idle_keys_are_forgotten_when_many(monkeypatch) -> None:
-    import core.ratelimit
+    import core.platform.ratelimit
 
-    monkeypatch.setattr(core.ratelimit, "MAX_KEYS", 10)
+    monkeypatch.setattr(core.platform.ratelimit, "MAX_KEYS", 10)
     now = [0.0]
     limiter = SlidingWindowLimiter(60, clock=lambda: now[0])
     for i in range(10):

@@ -11,14 +11,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import jobs, scheduler
-from core.approvals import Decision, decide_plan, submit_plan
-from core.campaign_design import RightsDayRule, RuleKind
-from core.campaigns import save_draft
-from core.clock import SHANGHAI
-from core.metrics_import import import_metrics
-from core.notifications import my_notifications
-from core.permissions import Actor
+from core.campaigns.approvals import Decision, decide_plan, submit_plan
+from core.campaigns.design import RightsDayRule, RuleKind
+from core.campaigns.plans import save_draft
+from core.jobs import scheduler
+from core.jobs import tasks as jobs
+from core.metrics.importing import import_metrics
+from core.platform.clock import SHANGHAI
+from core.platform.notifications import my_notifications
+from core.platform.permissions import Actor
 from db.models import (
     Campaign,
     DataQualityIssue,

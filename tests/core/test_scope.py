@@ -17,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from core.approvals import compare_versions, review_queue
-from core.campaign_design import CampaignDesign, TargetMode
-from core.campaigns import (
+from core.campaigns.approvals import compare_versions, review_queue
+from core.campaigns.design import CampaignDesign, TargetMode
+from core.campaigns.merchants import MerchantInput, list_merchants, save_merchant
+from core.campaigns.plans import (
     board_campaigns,
     campaign_detail,
     editor_choices,
@@ -27,7 +28,7 @@ from core.campaigns import (
     managed_cities,
     save_draft,
 )
-from core.channels import (
+from core.channels.codes import (
     CodeInput,
     NewEvent,
     add_events,
@@ -38,16 +39,15 @@ from core.channels import (
     hand_over,
     list_codes,
 )
-from core.clock import SHANGHAI
-from core.data_quality import report as quality_report
-from core.errors import DomainError, PermissionDenied
-from core.funnel import GroupBy, daily, funnel, import_events
-from core.merchants import MerchantInput, list_merchants, save_merchant
-from core.org import units_in_scope
-from core.permissions import Action, Actor, Scope, scope_of
-from core.poster_templates import PosterContent
-from core.posters import batch_posters, campaign_content
-from core.rankings import board_scopes, rank_history
+from core.channels.funnel import GroupBy, daily, funnel, import_events
+from core.metrics.data_quality import report as quality_report
+from core.metrics.rankings import board_scopes, rank_history
+from core.platform.clock import SHANGHAI
+from core.platform.errors import DomainError, PermissionDenied
+from core.platform.org import units_in_scope
+from core.platform.permissions import Action, Actor, Scope, scope_of
+from core.posters.studio import batch_posters, campaign_content
+from core.posters.templates import PosterContent
 from db.engine import write_transaction
 from db.models import (
     Campaign,

@@ -7,10 +7,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import snapshots
-from core.auth import actor_for_user
-from core.dashboard import home_overview
-from core.directory import outlet_directory
+from core.demo.seed import seed_demo
+from core.metrics import snapshots
+from core.metrics.dashboard import home_overview
+from core.platform.auth import actor_for_user
+from core.platform.directory import outlet_directory
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
 from db.models import (
@@ -25,7 +26,6 @@ from db.models import (
     Staff,
     User,
 )
-from db.seed import seed_demo
 
 END = date(2026, 11, 24)
 

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.settings import DEFAULT_DATABASE_URL, ENVIRONMENT_VARIABLES, SettingsError, get_settings
+from core.platform.settings import (
+    DEFAULT_DATABASE_URL,
+    ENVIRONMENT_VARIABLES,
+    SettingsError,
+    get_settings,
+)
 
 README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 

@@ -5,8 +5,8 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook
 
-from core.clock import SHANGHAI
-from core.tabular import (
+from core.platform.clock import SHANGHAI
+from core.platform.tabular import (
     CellError,
     Column,
     DateWindow,

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core import audit
-from core.audit import AuditAction, AuditFilter, list_audit
-from core.channels import CodeInput, create_code
-from core.clock import SHANGHAI, format_timestamp
-from core.funnel import daily, import_events
+from core.channels.codes import CodeInput, create_code
+from core.channels.funnel import daily, import_events
+from core.platform import audit
+from core.platform.audit import AuditAction, AuditFilter, list_audit
+from core.platform.clock import SHANGHAI, format_timestamp
 from db.bulk import bulk_insert
 from db.engine import get_engine
 from db.models import AuditLog, ChannelEvent, ChannelType, EventType, Role

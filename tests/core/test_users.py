@@ -3,9 +3,16 @@
 import pytest
 from sqlmodel import Session, select
 
-from core import auth
-from core.errors import PermissionDenied, ValidationFailed
-from core.users import UserCreate, create_user, list_users, reset_password, set_active, unlock_user
+from core.platform import auth
+from core.platform.errors import PermissionDenied, ValidationFailed
+from core.platform.users import (
+    UserCreate,
+    create_user,
+    list_users,
+    reset_password,
+    set_active,
+    unlock_user,
+)
 from db.models import AuditLog, Role, User
 from tests.factories import PASSWORD, make_tree, make_users
 

@@ -14,10 +14,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session
 
-from core.clock import shanghai_today
+from core.demo.seed import seed_demo
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.migrate import upgrade_to_head
-from db.seed import seed_demo
 from tests.e2e.app_server import ROOT, running_app
 
 ARTIFACTS = ROOT / "test-artifacts"

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 from sqlmodel import Session, select
 
-import core.jobs  # noqa: F401  (registers the jobs)
-from core import scheduler
-from core.channels import CodeInput, create_code
+import core.jobs.tasks  # noqa: F401  (registers the jobs)
+from core.channels.codes import CodeInput, create_code
+from core.jobs import scheduler
 from db.engine import get_engine
 from db.models import (
     AuditLog,

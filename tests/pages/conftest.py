@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from core import auth
+from core.platform import auth
 from db.engine import get_engine
 from db.models import Role
 from tests.factories import PASSWORD, make_tree, make_users

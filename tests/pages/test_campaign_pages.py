@@ -2,9 +2,9 @@
 
 from sqlmodel import Session, select
 
-from core import campaigns
-from core.approvals import Decision, decide_plan, submit_plan
-from core.campaigns import add_attachment, save_draft
+from core.campaigns import plans as campaigns
+from core.campaigns.approvals import Decision, decide_plan, submit_plan
+from core.campaigns.plans import add_attachment, save_draft
 from db.engine import get_engine
 from db.models import Campaign, Merchant, Notification, PlanState, ReviewStage, Role
 from tests.factories import complete_design, make_stages
@@ -208,7 +208,7 @@ def test_planner_imports_merchants_and_sees_the_bad_line(app_for, world, sqlite_
 def test_plan_summary_names_an_outlet_and_a_merchant_that_share_an_id(
     app_for, world, sqlite_url
 ) -> None:
-    from core.campaign_design import TargetMode
+    from core.campaigns.design import TargetMode
     from db.models import OrgUnit
 
     planner = world[1][Role.CITY_PLANNER]

@@ -2,7 +2,7 @@
 
 from sqlmodel import Session, select
 
-from core.channels import CodeInput, create_code, record_event
+from core.channels.codes import CodeInput, create_code, record_event
 from db.engine import get_engine
 from db.models import ChannelCode, ChannelType, EventType, Role
 from tests.factories import make_staff
@@ -46,7 +46,7 @@ def test_funnel_page(app_for, world, sqlite_url) -> None:
 
 
 def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) -> None:
-    from core.compliance import seed_default_terms
+    from core.campaigns.compliance import seed_default_terms
 
     with Session(get_engine(sqlite_url)) as session:
         make_staff(session, "O111", "张三")

@@ -8,11 +8,11 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
-from core.approvals import submit_plan
-from core.auth import login
-from core.campaigns import save_draft
-from core.clock import shanghai_today
-from core.metrics_import import import_metrics
+from core.campaigns.approvals import submit_plan
+from core.campaigns.plans import save_draft
+from core.metrics.importing import import_metrics
+from core.platform.auth import login
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.models import OrgUnit, Role
 from tests.factories import complete_design, make_merchant, make_stages, metrics_csv

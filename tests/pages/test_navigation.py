@@ -47,7 +47,7 @@ def test_anonymous_visitor_gets_the_login_form(app_for) -> None:
 
 
 def test_demo_accounts_are_listed_only_in_demo_mode(app_for, monkeypatch) -> None:
-    from core.settings import get_settings
+    from core.platform.settings import get_settings
 
     monkeypatch.setenv("DEMO_MODE", "1")
     get_settings.cache_clear()
@@ -93,7 +93,7 @@ def test_expired_session_shows_the_login_again(app_for, sqlite_url) -> None:
 
 
 def test_the_user_is_looked_up_once_per_run(app_for, monkeypatch) -> None:
-    from core import auth
+    from core.platform import auth
 
     calls: list[int] = []
     real = auth.actor_for_token

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from core.clock import shanghai_today
-from core.metrics_import import import_metrics
+from core.metrics.importing import import_metrics
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.models import JobRun, Role
 from tests.factories import metrics_csv

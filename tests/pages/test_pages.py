@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import pandas as pd
 from sqlmodel import Session, select
 
-from core.clock import shanghai_today
-from core.metrics_import import import_metrics
+from core.metrics.importing import import_metrics
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.models import AuditLog, DailyMetric, Role, User
 from tests import hostile

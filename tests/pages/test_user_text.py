@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from core.approvals import Decision, decide_plan, submit_plan
-from core.campaigns import save_draft
-from core.clock import shanghai_today
-from core.metrics_import import import_metrics
+from core.campaigns.approvals import Decision, decide_plan, submit_plan
+from core.campaigns.plans import save_draft
+from core.metrics.importing import import_metrics
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.models import Campaign, OrgUnit, Role, User
 from tests.factories import complete_design, make_stages, metrics_csv

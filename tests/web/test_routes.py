@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from core import auth
-from core.channels import CodeInput, create_code
+from core.channels.codes import CodeInput, create_code
+from core.platform import auth
 from db.engine import get_engine
 from db.models import AuditLog, ChannelCode, ChannelEvent, ChannelType, OrgUnit, Role
 from tests.factories import PASSWORD, make_staff, make_tree, make_user

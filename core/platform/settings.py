@@ -1,0 +1,94 @@
+"""The one configuration path: every setting comes from the environment, with defaults
+that make `streamlit run app.py` work on a fresh machine (embedded SQLite, demo mode)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from core.platform.errors import DomainError
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / "data"
+DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'app.db'}"
+DEFAULT_METRICS_EARLIEST = date(2015, 1, 1)
+
+
+class SettingsError(DomainError):
+    """An environment variable holds a value the app cannot run with (refused at start)."""
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value.strip() == "":
+        return None
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    demo_mode: bool
+    base_url: str
+    session_idle_minutes: int
+    session_max_hours: int
+    scheduler_enabled: bool
+    customer_salt: str
+    metrics_earliest: date  # imported dates before it are refused (core/tabular.DateWindow)
+    login_attempts_per_minute: int
+
+    @property
+    def is_embedded_default(self) -> bool:
+        return self.database_url == DEFAULT_DATABASE_URL
+
+
+# Documented in README.md ("Configuration"); tests/core/test_settings.py keeps the two in step.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "DATABASE_URL": "SQLAlchemy URL; default: SQLite file data/app.db",
+    "DEMO_MODE": "1/0; default: on for the embedded SQLite default, off otherwise",
+    "BASE_URL": "public address that channel-code QR codes point to",
+    "SESSION_IDLE_MINUTES": "log out after this many idle minutes (default 120)",
+    "SESSION_MAX_HOURS": "log out after this many hours in any case (default 12)",
+    "SCHEDULER_ENABLED": "1/0; run the job scheduler inside the app process (default 1)",
+    "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
+    "METRICS_EARLIEST": "earliest date any import accepts, ISO (default 2015-01-01)",
+    "LOGIN_ATTEMPTS_PER_MINUTE": "password checks allowed per client address per minute (default 20)",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment; tests call `get_settings.cache_clear()` after changing it."""
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    demo = _flag(os.environ.get("DEMO_MODE"))
+    return Settings(
+        database_url=url,
+        demo_mode=(url == DEFAULT_DATABASE_URL) if demo is None else demo,
+        base_url=os.environ.get("BASE_URL", "http://localhost:8501").rstrip("/"),
+        session_idle_minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "120")),
+        session_max_hours=int(os.environ.get("SESSION_MAX_HOURS", "12")),
+        scheduler_enabled=_flag(os.environ.get("SCHEDULER_ENABLED")) is not False,
+        customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
+        metrics_earliest=_iso_date("METRICS_EARLIEST", DEFAULT_METRICS_EARLIEST),
+        login_attempts_per_minute=int(os.environ.get("LOGIN_ATTEMPTS_PER_MINUTE", "20")),
+    )
+
+
+def _iso_date(name: str, default: date) -> date:
+    """An ISO date variable; a bad value stops the start with the variable named."""
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    problem = SettingsError(
+        f"环境变量 {name} 须为日期，格式如 2015-01-01，当前值「{text}」无法识别"
+    )
+    # fromisoformat alone would also take 20150101 or 2015-W01-1
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise problem
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise problem from None

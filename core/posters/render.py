@@ -1,0 +1,598 @@
+"""Drawing posters (海报): a template and its content, checked, drawn as an image and saved as
+PNG or PDF. Uploaded backgrounds and logos are sniffed and size-checked here too.
+
+Pure functions: no database, no Streamlit. A batch usually differs only in the outlet name,
+the staff name and the QR code, so everything else is drawn once per process (the "static
+layer", cached) and each poster draws only its own footer; `core.posters.batch` uses that.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageOps
+
+from core.channels.qr import qr_in_box
+from core.platform.errors import FieldProblem, ValidationFailed
+from core.posters.fonts import BOLD, font
+from core.posters.templates import (
+    FIELD_LABELS,
+    HEX_COLOR,
+    LIMITS,
+    MAX_BENEFITS,
+    QR_POSITIONS,
+    BenefitsBox,
+    Box,
+    FooterLayout,
+    Gradient,
+    LogoBox,
+    Paint,
+    PosterContent,
+    PosterTemplate,
+    Shape,
+    TextBox,
+)
+from core.posters.text_fit import (
+    FLOOR_SIZE,
+    FittedText,
+    block_height,
+    bullet_indent,
+    fit_list,
+    fit_text,
+)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_PIXELS = 20_000_000
+PDF_DPI = 150
+_SUPERSAMPLE = 3  # shapes are drawn 3x and scaled down: smooth curves without a vector library
+
+
+# ---------------------------------------------------------------------------------------------
+# Validating content and uploads
+
+
+@lru_cache(maxsize=1)
+def _notdef_mask() -> bytes:
+    # A noncharacter is never in a font: what FreeType draws for it is the .notdef box.
+    return bytes(font(32).getmask("\U0010ffff"))
+
+
+@lru_cache(maxsize=8192)
+def has_glyph(char: str) -> bool:
+    """Whether the poster font draws `char` (otherwise it would print as a box, 豆腐块)."""
+    if char.isspace():
+        return True
+    mask = font(32).getmask(char)
+    return bytes(mask) != _notdef_mask() or mask.size == (0, 0)
+
+
+def _text_problems(name: str, text: str, limit: int, *, required: bool) -> list[FieldProblem]:
+    label = FIELD_LABELS.get(name, name)
+    clean = text.strip() if isinstance(text, str) else ""
+    if not isinstance(text, str):
+        return [FieldProblem(name, f"{label}须为文字")]
+    if required and not clean:
+        return [FieldProblem(name, f"请填写{label}")]
+    problems = []
+    length = len(clean.replace("\n", ""))
+    if length > limit:
+        problems.append(FieldProblem(name, f"{label}最多 {limit} 个字（现有 {length} 个）"))
+    missing = sorted({ch for ch in clean if not has_glyph(ch)})
+    if missing:
+        shown = "".join(missing[:5])
+        problems.append(FieldProblem(name, f"{label}含有海报字体无法显示的字符：{shown}"))
+    return problems
+
+
+def _paint_problems(name: str, paint: Any) -> list[FieldProblem]:
+    label = FIELD_LABELS[name]
+    if isinstance(paint, str):
+        return (
+            [] if HEX_COLOR.match(paint) else [FieldProblem(name, f"{label}颜色须为 #RRGGBB 格式")]
+        )
+    if isinstance(paint, Gradient):
+        if not 2 <= len(paint.colors) <= 3:
+            return [FieldProblem(name, f"{label}渐变须有 2–3 种颜色")]
+        if not all(isinstance(c, str) and HEX_COLOR.match(c) for c in paint.colors):
+            return [FieldProblem(name, f"{label}渐变颜色须为 #RRGGBB 格式")]
+        if not math.isfinite(paint.angle):
+            return [FieldProblem(name, f"{label}渐变角度无效")]
+        return []
+    if isinstance(paint, bytes):
+        if not paint:
+            return [FieldProblem(name, f"{label}图片为空")]
+        if len(paint) > MAX_UPLOAD_BYTES:
+            return [
+                FieldProblem(name, f"{label}图片不能超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
+            ]
+        return []
+    return [FieldProblem(name, f"{label}须为颜色、渐变或图片")]
+
+
+def validate_content(template: PosterTemplate, content: PosterContent) -> list[FieldProblem]:
+    """Everything wrong with `content` for `template`, each with a Chinese message; empty
+    when it can be rendered (text that cannot fit its box is only found by rendering)."""
+    problems = [
+        *_text_problems("title", content.title, LIMITS["title"], required=True),
+        *_text_problems("subtitle", content.subtitle, LIMITS["subtitle"], required=False),
+        *_text_problems("date_line", content.date_line, LIMITS["date_line"], required=False),
+        *_text_problems("outlet_name", content.outlet_name, LIMITS["outlet_name"], required=True),
+        *_text_problems("staff_name", content.staff_name, LIMITS["staff_name"], required=False),
+    ]
+    benefits = [b for b in content.benefits if isinstance(b, str) and b.strip()]
+    if not benefits:
+        problems.append(FieldProblem("benefits", "请至少填写 1 条权益"))
+    elif len(content.benefits) > MAX_BENEFITS:
+        problems.append(FieldProblem("benefits", f"权益最多 {MAX_BENEFITS} 条"))
+    for number, benefit in enumerate(content.benefits, start=1):
+        for problem in _text_problems("benefits", benefit, LIMITS["benefit"], required=True):
+            problems.append(replace(problem, message=f"第 {number} 条{problem.message}"))
+    if content.qr_png is None and not (content.qr_url and content.qr_url.strip()):
+        problems.append(FieldProblem("qr", "缺少二维码：请提供活码链接或二维码图片"))
+    if content.qr_url is not None and len(content.qr_url) > 500:
+        problems.append(FieldProblem("qr", "二维码链接最多 500 个字符"))
+    if content.qr_png is not None and not content.qr_png:
+        problems.append(FieldProblem("qr", "二维码图片为空"))
+    if content.background is not None:
+        problems += _paint_problems("background", content.background)
+    if content.logo is not None:
+        problems += _paint_problems("logo", content.logo)
+    if content.qr_position is not None:
+        if content.qr_position not in QR_POSITIONS:
+            problems.append(FieldProblem("qr_position", "二维码位置只能是底部居中、左下角或右下角"))
+        elif content.qr_position not in dict(template.footers):
+            problems.append(
+                FieldProblem("qr_position", f"模板「{template.name}」不支持这个二维码位置")
+            )
+    return problems
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+)
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def load_upload_image(
+    data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS
+) -> Image.Image:
+    """An uploaded background or logo as a loaded RGB/RGBA image, or ValidationFailed.
+
+    Only PNG, JPEG and WebP, judged by the bytes (not the file name); the pixel count is
+    checked from the header before anything is decoded, so a small file claiming a huge
+    image (a decompression bomb) never reaches the decoder.
+    """
+
+    def refuse(message: str) -> ValidationFailed:
+        return ValidationFailed([FieldProblem("image", message)], summary="图片无法使用")
+
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise refuse("图片文件为空")
+    if len(data) > max_bytes:
+        raise refuse(
+            f"图片不能超过 {max_bytes / 1024 / 1024:g} MB（当前 {len(data) / 1024 / 1024:.1f} MB）"
+        )
+    kind = _sniff(bytes(data[:16]))
+    if kind is None:
+        raise refuse("只支持 PNG、JPEG 或 WebP 格式的图片")
+    too_big = f"图片像素过多，请缩小到 {max_pixels // 1_000_000} 百万像素以内"
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice it; make that a refusal too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data), formats=[kind])
+            width, height = probe.size
+            if width <= 0 or height <= 0 or width * height > max_pixels:
+                raise refuse(too_big)
+            probe.verify()  # checksums and chunk structure, without decoding pixels
+            image = Image.open(io.BytesIO(data), formats=[kind])
+            image.load()  # a cut-off file raises here (unless LOAD_TRUNCATED_IMAGES is set)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise refuse(too_big) from None
+    except ValidationFailed:
+        raise
+    except Exception:
+        # Pillow reports broken files as OSError, SyntaxError, ValueError, struct.error, …
+        raise refuse("图片文件已损坏或不完整，请重新导出后上传") from None
+    image = _eight_bit(ImageOps.exif_transpose(image))  # phone photos are stored sideways
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey images as 8-bit grey. Pillow's own convert() clips them
+    instead of scaling (a 16-bit grey photo would come out white)."""
+    if image.mode.startswith("I;16"):
+        grey = np.asarray(image, dtype=np.uint16) >> 8
+    elif image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        grey = np.clip(values * (255.0 / top), 0, 255)
+    else:
+        return image
+    return Image.fromarray(grey.astype(np.uint8), mode="L")
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+
+
+def _rgba(color: str, opacity: float = 1.0) -> tuple[int, int, int, int]:
+    value = color.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    a = int(value[6:8], 16) if len(value) == 8 else 255
+    return r, g, b, round(a * opacity)
+
+
+@lru_cache(maxsize=8)
+def _gradient(width: int, height: int, gradient: Gradient) -> Image.Image:
+    """An RGBA image of the gradient (CSS geometry: the line through the centre at `angle`,
+    long enough that the corners get the end colours)."""
+    angle = math.radians(gradient.angle)
+    dx, dy = math.sin(angle), -math.cos(angle)
+    span = abs(width * dx) + abs(height * dy) or 1.0
+    xs = (np.arange(width, dtype=np.float32) + 0.5 - width / 2) * dx
+    ys = (np.arange(height, dtype=np.float32) + 0.5 - height / 2) * dy
+    t = (ys[:, None] + xs[None, :]) / span + 0.5
+    stops = np.linspace(0.0, 1.0, len(gradient.colors))
+    colors = np.array([_rgba(c) for c in gradient.colors], dtype=np.float32)
+    steps = 1024
+    ramp = np.linspace(0.0, 1.0, steps)
+    lut = np.stack([np.interp(ramp, stops, colors[:, c]) for c in range(4)], axis=1)
+    lut = np.round(lut).astype(np.uint8)
+    index = np.clip((t * (steps - 1)).round(), 0, steps - 1).astype(np.intp)
+    return Image.fromarray(lut[index], "RGBA")
+
+
+def _fill_image(
+    paint: Paint, width: int, height: int, opacity: float
+) -> tuple[Image.Image, Image.Image]:
+    """(RGB fill, alpha) for a paint over a width x height area."""
+    if isinstance(paint, Gradient):
+        rgba = _gradient(width, height, paint)
+        alpha = rgba.getchannel("A")
+        if opacity < 1:
+            alpha = alpha.point(lambda v: round(v * opacity))
+        return rgba.convert("RGB"), alpha
+    r, g, b, a = _rgba(paint, opacity)
+    return Image.new("RGB", (width, height), (r, g, b)), Image.new("L", (width, height), a)
+
+
+def _shape_mask(shape: Shape, box: Box, *, outline: bool) -> Image.Image:
+    """An anti-aliased coverage mask of the shape over its box (drawn large, scaled down)."""
+    s = _SUPERSAMPLE
+    big = Image.new("L", (max(1, box.w * s), max(1, box.h * s)), 0)
+    draw = ImageDraw.Draw(big)
+    width = shape.outline_width * s
+    style: dict[str, Any] = {"outline": 255, "width": width} if outline else {"fill": 255}
+    rect = (0, 0, box.w * s - 1, box.h * s - 1)
+    if shape.kind == "ellipse":
+        draw.ellipse(rect, **style)
+    elif shape.kind == "polygon":
+        points = [((x - box.x) * s, (y - box.y) * s) for x, y in shape.points]
+        if outline:
+            draw.line([*points, points[0]], fill=255, width=width, joint="curve")
+        else:
+            draw.polygon(points, fill=255)
+    else:
+        draw.rounded_rectangle(rect, radius=shape.radius * s, **style)
+    return big.resize((max(1, box.w), max(1, box.h)), Image.Resampling.BOX)
+
+
+def _draw_shape(canvas: Image.Image, shape: Shape, offset_y: int = 0) -> None:
+    box = shape.box
+    if box.w <= 0 or box.h <= 0:
+        return
+    # Shapes may bleed off the canvas (a big circle in a corner): draw, then clip by paste.
+    at = (box.x, box.y - offset_y)
+    if shape.fill is not None:
+        fill, alpha = _fill_image(shape.fill, box.w, box.h, shape.opacity)
+        mask = ImageChops.multiply(alpha, _shape_mask(shape, box, outline=False))
+        canvas.paste(fill, at, mask)
+    if shape.outline and shape.outline_width > 0:
+        fill, alpha = _fill_image(shape.outline, box.w, box.h, shape.opacity)
+        mask = ImageChops.multiply(alpha, _shape_mask(shape, box, outline=True))
+        canvas.paste(fill, at, mask)
+
+
+def _rounded(canvas: Image.Image, box: Box, color: str, radius: int, offset_y: int = 0) -> None:
+    _draw_shape(
+        canvas,
+        Shape(kind="rect", x=box.x, y=box.y, w=box.w, h=box.h, fill=color, radius=radius),
+        offset_y,
+    )
+
+
+def _line_x(style: TextBox, box: Box, width: float) -> float:
+    if style.align == "center":
+        return box.x + (box.w - width) / 2
+    if style.align == "right":
+        return box.right - width
+    return box.x
+
+
+def _draw_fitted(
+    canvas: Image.Image, style: TextBox, fitted: FittedText, offset_y: int = 0
+) -> None:
+    if not fitted.lines:
+        return
+    box = style.text_box
+    face = font(fitted.size, style.weight)
+    pitch = round(fitted.size * style.line_spacing)
+    height = block_height(fitted.size, style.weight, len(fitted.lines), style.line_spacing)
+    slack = box.h - height
+    top = box.y + {"top": 0, "middle": slack // 2, "bottom": slack}[style.valign] - offset_y
+    widths = [face.getlength(line) for line in fitted.lines]
+    if style.backdrop is not None:
+        widest = max(widths)
+        left = _line_x(style, box, widest)
+        backdrop = style.backdrop
+        plate = Box(
+            math.floor(left) - backdrop.pad_x,
+            top - backdrop.pad_y + offset_y,
+            math.ceil(widest) + 2 * backdrop.pad_x,
+            height + 2 * backdrop.pad_y,
+        )
+        _rounded(canvas, plate, backdrop.color, backdrop.radius, offset_y)
+    draw = ImageDraw.Draw(canvas)
+    fill = _rgba(style.color)
+    for i, (line, width) in enumerate(zip(fitted.lines, widths, strict=True)):
+        x = _line_x(style, box, width)
+        draw.text((x, top + i * pitch), line, font=face, fill=fill, anchor="la")
+
+
+def _draw_text(
+    canvas: Image.Image, style: TextBox, text: str, field_name: str, offset_y: int = 0
+) -> None:
+    text = text.strip()
+    if not text:
+        return
+    text = style.prefix + text
+    box = style.text_box
+    fitted = fit_text(
+        text,
+        box,
+        max_size=style.max_size,
+        min_size=style.min_size,
+        weight=style.weight,
+        line_spacing=style.line_spacing,
+        balance=style.balance,
+        max_lines=style.max_lines,
+        break_after=style.break_after,
+        field=field_name,
+    )
+    _draw_fitted(canvas, style, fitted, offset_y)
+
+
+def _draw_check(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, color: tuple) -> None:
+    points = [
+        (cx - r * 0.45, cy + r * 0.02),
+        (cx - r * 0.1, cy + r * 0.35),
+        (cx + r * 0.48, cy - r * 0.32),
+    ]
+    draw.line(points, fill=color, width=max(2, round(r * 0.26)), joint="curve")
+
+
+def _draw_benefits(canvas: Image.Image, style: BenefitsBox, items: tuple[str, ...]) -> None:
+    items = tuple(item.strip() for item in items if item.strip())
+    if not items:
+        return
+    fitted = fit_list(items, style)
+    size = fitted.size
+    box = style.text_box
+    face = font(size, style.weight)
+    ascent, _ = face.getmetrics()
+    pitch = round(size * style.line_spacing)
+    gap = round(size * style.item_spacing)
+    indent = bullet_indent(size, style.bullet)
+    heights = [
+        block_height(size, style.weight, len(lines), style.line_spacing) for lines in fitted.items
+    ]
+    total = sum(heights) + gap * (len(heights) - 1)
+    slack = box.h - total
+    y = box.y + {"top": 0, "middle": slack // 2, "bottom": slack}[style.valign]
+    draw = ImageDraw.Draw(canvas)
+    fill = _rgba(style.color)
+    for number, (lines, height) in enumerate(zip(fitted.items, heights, strict=True), start=1):
+        # Centre the bullet on the first line's ideographs: 0.38 em above the baseline.
+        cy = y + ascent - 0.38 * size
+        if style.bullet == "dot":
+            r = size * 0.16
+            dot = Box(round(box.x + size * 0.2), round(cy - r), round(2 * r), round(2 * r))
+            _draw_shape(
+                canvas,
+                Shape(kind="ellipse", x=dot.x, y=dot.y, w=dot.w, h=dot.h, fill=style.bullet_color),
+            )
+        else:
+            r = size * 0.5
+            badge = Box(round(box.x), round(cy - r), round(2 * r), round(2 * r))
+            _draw_shape(
+                canvas,
+                Shape(
+                    kind="ellipse",
+                    x=badge.x,
+                    y=badge.y,
+                    w=badge.w,
+                    h=badge.h,
+                    fill=style.bullet_color,
+                ),
+            )
+            cx = badge.x + badge.w / 2
+            mark = _rgba(style.bullet_text_color)
+            if style.bullet == "check":
+                _draw_check(draw, cx, badge.y + badge.h / 2, r, mark)
+            else:
+                digit = font(max(FLOOR_SIZE, round(size * 0.62)), BOLD)
+                draw.text(
+                    (cx, badge.y + badge.h / 2), str(number), font=digit, fill=mark, anchor="mm"
+                )
+        for i, line in enumerate(lines):
+            draw.text((box.x + indent, y + i * pitch), line, font=face, fill=fill, anchor="la")
+        y += height + gap
+
+
+def _draw_logo(canvas: Image.Image, style: LogoBox, logo: bytes | None) -> None:
+    if logo is None:
+        wordmark = TextBox(
+            x=style.x,
+            y=style.y,
+            w=style.w,
+            h=style.h,
+            max_size=style.h,
+            min_size=FLOOR_SIZE,
+            weight=style.fallback_weight,
+            color=style.fallback_color,
+            align=style.align,
+            valign="middle",
+            line_spacing=1.1,
+        )
+        _draw_text(canvas, wordmark, style.fallback_text, "logo")
+        return
+    mark = _decoded_upload(logo).copy()
+    mark.thumbnail((style.w, style.h), Image.Resampling.LANCZOS)
+    x = round(
+        _line_x(TextBox(0, 0, style.w, style.h, 1, 1, align=style.align), style.box, mark.width)
+    )
+    y = style.y + (style.h - mark.height) // 2
+    if mark.mode == "RGBA":
+        canvas.paste(mark.convert("RGB"), (x, y), mark.getchannel("A"))
+    else:
+        canvas.paste(mark, (x, y))
+
+
+@lru_cache(maxsize=4)
+def _decoded_upload(data: bytes) -> Image.Image:
+    """Uploads are decoded once per process: a batch repeats the same background and logo."""
+    return load_upload_image(data)
+
+
+def _background(template: PosterTemplate, override: str | Gradient | bytes | None) -> Image.Image:
+    size = (template.width, template.height)
+    paint = template.background if override is None else override
+    if isinstance(paint, bytes):
+        photo = ImageOps.fit(_decoded_upload(paint).convert("RGB"), size, Image.Resampling.LANCZOS)
+        if template.photo_overlay is not None:
+            fill, alpha = _fill_image(template.photo_overlay, *size, 1.0)
+            photo.paste(fill, (0, 0), alpha)
+        return photo
+    if isinstance(paint, Gradient):
+        return _gradient(*size, paint).convert("RGB")
+    return Image.new("RGB", size, _rgba(paint)[:3])
+
+
+@lru_cache(maxsize=4)
+def static_layer(
+    template: PosterTemplate,
+    title: str,
+    subtitle: str,
+    benefits: tuple[str, ...],
+    date_line: str,
+    background: str | Gradient | bytes | None,
+    logo: bytes | None,
+    position: str,
+) -> Image.Image:
+    """Everything but the outlet, the staff name and the code: shared by a whole batch."""
+    footer = template.footer(position)
+    canvas = _background(template, background)
+    for shape in (*template.shapes, *footer.shapes):
+        _draw_shape(canvas, shape)
+    for label in (*template.labels, *footer.labels):
+        _draw_text(canvas, label, label.text, "text")
+    _draw_logo(canvas, template.logo, logo)
+    _draw_text(canvas, template.title, title, "title")
+    _draw_text(canvas, template.subtitle, subtitle, "subtitle")
+    _draw_benefits(canvas, template.benefits, benefits)
+    _draw_text(canvas, template.date_line, date_line, "date_line")
+    _rounded(canvas, footer.qr.plate_box, footer.qr.plate, footer.qr.radius)
+    if footer.qr.caption is not None:
+        _draw_text(canvas, footer.qr.caption, footer.qr.caption.text, "text")
+    return canvas
+
+
+def static_key(template: PosterTemplate, content: PosterContent) -> tuple[Any, ...]:
+    """What the static layer depends on: a batch shares it, the personal fields are not in it."""
+    position = content.qr_position or template.qr_position
+    return (
+        template,
+        content.title,
+        content.subtitle,
+        content.benefits,
+        content.date_line,
+        content.background,
+        content.logo,
+        position,
+    )
+
+
+def _qr_tile(content: PosterContent, size: int) -> Image.Image:
+    if content.qr_png is not None:
+        code = _decoded_upload(content.qr_png)
+        if code.mode == "RGBA":  # a transparent background must read as white, not black
+            white = Image.new("RGB", code.size, (255, 255, 255))
+            white.paste(code, (0, 0), code.getchannel("A"))
+            code = white
+        if code.size == (size, size):
+            return code
+        # Enlarging keeps modules sharp with NEAREST; shrinking averages them (BOX).
+        method = Image.Resampling.NEAREST if code.width <= size else Image.Resampling.BOX
+        return code.resize((size, size), method)
+    assert content.qr_url is not None  # validate_content guarantees one of the two
+    return qr_in_box(content.qr_url, size)
+
+
+def draw_personal(
+    canvas: Image.Image, footer: FooterLayout, content: PosterContent, offset_y: int
+) -> None:
+    """The outlet, the staff name and the code, onto `canvas` whose row 0 is `offset_y`."""
+    outlet, staff = content.outlet_name.strip(), content.staff_name.strip()
+    if footer.staff_name is None and staff:
+        outlet = f"{outlet} · {staff}"
+    _draw_text(canvas, footer.outlet_name, outlet, "outlet_name", offset_y)
+    if footer.staff_name is not None and staff:
+        _draw_text(canvas, footer.staff_name, staff, "staff_name", offset_y)
+    qr = footer.qr
+    canvas.paste(_qr_tile(content, qr.size), (qr.x, qr.y - offset_y))
+
+
+def check_content(template: PosterTemplate, content: PosterContent) -> None:
+    problems = validate_content(template, content)
+    if problems:
+        raise ValidationFailed(problems, summary="海报内容有误")
+
+
+def render_poster(template: PosterTemplate, content: PosterContent) -> Image.Image:
+    """The poster as an RGB image of the template's size; ValidationFailed if the content is
+    refused or some text cannot fit its box even at 12 px."""
+    check_content(template, content)
+    key = static_key(template, content)
+    canvas = static_layer(*key).copy()
+    draw_personal(canvas, template.footer(key[-1]), content, 0)
+    return canvas
+
+
+def to_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def to_pdf(image: Image.Image, *, dpi: int = PDF_DPI) -> bytes:
+    """One page, the poster at `dpi` (1080×1920 at 150 dpi is 18.3 × 32.5 cm)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PDF", resolution=dpi)
+    return buffer.getvalue()
