@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from core.platform import audit
 from core.platform.audit import AuditAction
+from core.platform.cells import CellError, parse_code, parse_text
 from core.platform.clock import utcnow
 from core.platform.errors import FieldProblem, NotFound, ValidationFailed
 from core.platform.formatting import mask_phone
@@ -24,15 +25,7 @@ from core.platform.permissions import (
     scope_of,
 )
 from core.platform.references import reference_problems
-from core.platform.tabular import (
-    CellError,
-    Column,
-    FileReport,
-    RowProblem,
-    parse_code,
-    parse_text,
-    read_table,
-)
+from core.platform.tabular import Column, FileReport, RowProblem, read_table
 from db.engine import write_transaction
 from db.models import Merchant, MerchantOutlet, OrgLevel, OrgUnit
 

@@ -18,12 +18,12 @@ from sqlmodel import Session, select
 from core.channels.assignment import PoolMember, pick_staff, slot_problems
 from core.platform import audit, notifications
 from core.platform.audit import AuditAction
+from core.platform.cells import DateWindow
 from core.platform.clock import SHANGHAI, shanghai_today, utcnow
 from core.platform.errors import FieldProblem, NotFound, ValidationFailed
 from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_filter, scope_of
 from core.platform.references import BINDABLE_STATES, ensure_references, reference_problems
 from core.platform.settings import get_settings
-from core.platform.tabular import DateWindow
 from db.engine import is_postgres, write_transaction
 from db.models import (
     AssignmentRule,

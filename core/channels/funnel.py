@@ -15,17 +15,10 @@ from sqlmodel import Session, select
 from core.channels.codes import NewEvent, add_events, code_scope, hash_customer
 from core.platform import audit
 from core.platform.audit import AuditAction
+from core.platform.cells import CellError, DateWindow, parse_text
 from core.platform.clock import SHANGHAI
 from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
-from core.platform.tabular import (
-    CellError,
-    Column,
-    DateWindow,
-    FileReport,
-    RowProblem,
-    parse_text,
-    read_table,
-)
+from core.platform.tabular import Column, FileReport, RowProblem, read_table
 from db.engine import write_transaction
 from db.models import CHANNEL_TYPE_LABELS, ChannelCode, ChannelEvent, EventType, OrgUnit, Staff
 

@@ -239,7 +239,6 @@ def build_scheduler(*, blocking: bool = False, url: str | None = None):
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 
-
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=SHANGHAI)
     for spec in JOBS.values():
         trigger = CronTrigger(

@@ -15,22 +15,18 @@ from sqlmodel import Session
 from core.metrics import snapshots
 from core.platform import audit
 from core.platform.audit import AuditAction
-from core.platform.clock import utcnow
-from core.platform.directory import outlet_directory
-from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
-from core.platform.tabular import (
+from core.platform.cells import (
     CellError,
-    Column,
     DateWindow,
-    FileReport,
-    Row,
-    RowProblem,
     parse_amount_fen,
     parse_code,
     parse_count,
     parse_date,
-    read_table,
 )
+from core.platform.clock import utcnow
+from core.platform.directory import outlet_directory
+from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from core.platform.tabular import Column, FileReport, Row, RowProblem, read_table
 from db.bulk import bulk_upsert
 from db.engine import is_postgres, write_transaction
 from db.models import DailyMetric, OrgLevel, OrgUnit

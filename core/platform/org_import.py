@@ -9,19 +9,11 @@ from sqlmodel import Session, select
 
 from core.platform import audit
 from core.platform.audit import AuditAction
+from core.platform.cells import CellError, parse_code, parse_text
 from core.platform.clock import utcnow
 from core.platform.org import follow_city_moves, recompute_ancestors
 from core.platform.permissions import Action, Actor, ensure_allowed
-from core.platform.tabular import (
-    CellError,
-    Column,
-    FileReport,
-    Row,
-    RowProblem,
-    parse_code,
-    parse_text,
-    read_table,
-)
+from core.platform.tabular import Column, FileReport, Row, RowProblem, read_table
 from db.engine import write_transaction
 from db.models import ORG_LEVEL_LABELS, PARENT_LEVEL, OrgLevel, OrgUnit
 

@@ -1,4 +1,4 @@
-"""Reading uploaded tables (CSV in UTF-8/GBK/GB18030, XLSX) and parsing their cells.
+"""Reading uploaded tables (CSV in UTF-8/GBK/GB18030, XLSX) into rows of cells.
 
 Shared by every import (org tree, metrics, merchants, channel events). The reader knows
 nothing about the domain: it maps Chinese or English headers to column keys, keeps each
@@ -6,7 +6,8 @@ row's line number, and turns a broken file into `RowProblem`s a user can act on.
 
 Every file is read as a stream and bounded by what it holds, never by what it declares
 (`ReadLimits`): a hostile upload is refused in seconds with a Chinese reason instead of
-exhausting memory. XLSX parsing lives in `core/platform/xlsx_reader.py`.
+exhausting memory. XLSX parsing lives in `xlsx_reader`, the limits in `read_limits`, and
+the parsers of single cells (dates, codes, counts, amounts) in `cells`.
 """
 
 from __future__ import annotations
@@ -18,66 +19,18 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from core.platform.clock import SHANGHAI, shanghai_now
-from core.platform.errors import DomainError
-from core.platform.settings import get_settings
-
-MAX_CELL_CHARS = 200
-MAX_COUNT = 100_000_000
-MAX_ABS_FEN = 10**14  # 1 万亿元: anything larger is a typo or a unit mix-up
-MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """What one import accepts from a file; anything beyond is refused for the whole file.
-
-    The defaults fit today's imports (a province's daily metrics for a few months, an org
-    tree, merchants, channel events) and keep peak memory far under 500 MB for any file the
-    upload limit (`.streamlit/config.toml` maxUploadSize = 20 MB) lets through. An import
-    that needs more (a coupon file of a million rows) passes its own.
-    """
-
-    max_bytes: int = 20 * MB  # the file as uploaded or read from disk
-    max_uncompressed: int = 128 * MB  # XLSX: all ZIP members together, once unpacked
-    max_ratio: int = 100  # XLSX: unpacked / packed size of any member over 1 MB
-    max_rows: int = 200_000  # data rows, blank lines included, header not counted
-    max_columns: int = 100  # no cell with content right of this column
-    max_cell_chars: int = MAX_CELL_CHARS  # longer cells in a used column are refused row by row
-    max_cells: int = 2_000_000  # cells with content in the whole sheet (XLSX) or file (CSV)
-
-    @property
-    def max_line_chars(self) -> int:
-        """A CSV row (one record, even over several lines) can hold at most this much."""
-        return self.max_columns * (self.max_cell_chars + 3)
-
-    @property
-    def max_text_chars(self) -> int:
-        """Text a table may hold in all, in characters: what a CSV of `max_bytes` could.
-        It matters for XLSX, where one shared string can fill a million cells."""
-        return self.max_bytes
-
-
-DEFAULT_LIMITS = ReadLimits()
-
-
-class FileFormatError(DomainError):
-    """The file as a whole cannot be read; the message is the Chinese reason."""
-
-
-class _FormulaWithoutValue:
-    """An XLSX formula cell saved without its computed value (openpyxl writes these)."""
-
-    def __repr__(self) -> str:
-        return "FORMULA_WITHOUT_VALUE"
-
-
-FORMULA_WITHOUT_VALUE = _FormulaWithoutValue()
-FORMULA_REASON = "单元格是公式且没有计算结果：请在 Excel 中把公式粘贴为数值后再上传"
+from core.platform.read_limits import (
+    DEFAULT_LIMITS,
+    FORMULA_REASON,
+    FORMULA_WITHOUT_VALUE,
+    MB,
+    FileFormatError,
+    ReadLimits,
+    too_many_columns,
+    too_many_rows,
+)
 
 # One row as a reader yields it: a list of cells (CSV) or {0-based column: value} (XLSX,
 # which skips empty cells, so a row never holds thousands of Nones).
@@ -191,10 +144,6 @@ class FileReport:
 
 def _problem_list(problems: list[RowProblem]) -> ProblemList:
     return problems if isinstance(problems, ProblemList) else ProblemList(problems)
-
-
-class CellError(ValueError):
-    """A cell could not be parsed; the message is the Chinese reason."""
 
 
 def normalize_header(name: object) -> str:
@@ -395,21 +344,11 @@ def _csv_rows(data: bytes, limits: ReadLimits) -> Iterator[tuple[int, list[objec
         ) from exc
 
 
-def too_many_rows(line: int, limits: ReadLimits) -> str:
-    """The reason a file is refused at its first line beyond `max_rows` (CSV and XLSX)."""
-    return f"行数过多：第 {line} 行超出上限（最多 {limits.max_rows:,} 行数据），请拆分后分批导入"
-
-
 def _too_much_text(line: int, limits: ReadLimits) -> str:
     return (
         f"第 {line} 行：文件中的文字总量超过上限（{limits.max_text_chars:,} 个字符），"
         "请拆分后分批导入"
     )
-
-
-def too_many_columns(line: int, limits: ReadLimits) -> str:
-    """The reason a file is refused at a cell with content right of `max_columns`."""
-    return f"列数过多：第 {line} 行有内容超出第 {limits.max_columns} 列，请删除多余的列"
 
 
 def _xlsx_rows(data: bytes, limits: ReadLimits) -> Iterator[tuple[int, dict[int, object]]]:
@@ -444,193 +383,6 @@ def _map_header(
         names = "、".join(f"{c.zh}（{c.key}）" for c in missing)
         table.problems.append(RowProblem(line, "", "", f"缺少必需的列：{names}"))
     return positions
-
-
-# --- cell parsers: each returns the value or raises CellError with a Chinese reason ---
-
-
-@dataclass(frozen=True)
-class DateWindow:
-    """The dates and times an import accepts (DESIGN.md "Trust at the boundary"): not before
-    `METRICS_EARLIEST`, not in the future in Shanghai. Taken once per import, so a file
-    read across midnight is judged by one rule."""
-
-    earliest: date
-    now: datetime  # aware, Shanghai
-
-    @classmethod
-    def current(cls) -> DateWindow:
-        return cls(get_settings().metrics_earliest, shanghai_now())
-
-    @property
-    def today(self) -> date:
-        return self.now.date()
-
-    def date_problem(self, day: date) -> str | None:
-        """Why `day` is refused (Chinese), or None."""
-        if day < self.earliest:
-            return f"日期早于允许的最早日期 {self.earliest.isoformat()}"
-        if day > self.today:
-            return f"日期不能晚于今天（上海时间 {self.today.isoformat()}）"
-        return None
-
-    def moment_problem(self, moment: datetime) -> str | None:
-        """Why an aware timestamp is refused (Chinese), or None. Compared, never converted:
-        converting year 1 or 9999 across time zones overflows."""
-        if moment < datetime.combine(self.earliest, time(0), tzinfo=SHANGHAI):
-            return f"时间早于允许的最早日期 {self.earliest.isoformat()}"
-        if moment > self.now:
-            return f"时间不能晚于现在（上海时间 {self.now:%Y-%m-%d %H:%M}）"
-        return None
-
-    def check_date(self, day: date, read_as: str = "") -> date:
-        problem = self.date_problem(day)
-        if problem:
-            raise CellError(f"{read_as}{problem}")
-        return day
-
-    def check_moment(self, moment: datetime) -> datetime:
-        problem = self.moment_problem(moment)
-        if problem:
-            raise CellError(problem)
-        return moment
-
-
-_DATE_PATTERNS = (
-    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]0{1,2}:0{2}(?::0{2})?)?$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
-)
-EXCEL_EPOCH = date(1899, 12, 30)
-
-
-def parse_date(value: object, window: DateWindow | None = None) -> date:
-    """ISO, 2026/11/08, 2026年11月8日, an Excel date cell or an Excel serial number, inside
-    `window` (default: the current one; an import passes the one it took at its start).
-    A serial is only taken when its date falls inside the window (10000 would be 1927),
-    and a refusal says what the number was read as."""
-    window = window or DateWindow.current()
-    if isinstance(value, datetime):
-        return window.check_date(value.date())
-    if isinstance(value, date):
-        return window.check_date(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _excel_serial(value, window)
-    text = _clean(value)
-    if not text:
-        raise CellError("日期不能为空")
-    for pattern in _DATE_PATTERNS:
-        match = pattern.match(text)
-        if match:
-            year, month, day = (int(g) for g in match.groups())
-            try:
-                parsed = date(year, month, day)
-            except ValueError as exc:
-                raise CellError(f"日期不存在：{text}") from exc
-            return window.check_date(parsed)
-    if re.fullmatch(r"\d{5}(\.0+)?", text):
-        return _excel_serial(float(text), window)
-    raise CellError(f"无法识别的日期：{text}（应为 2026-11-08、2026/11/08 或 2026年11月8日）")
-
-
-def _excel_serial(serial: float, window: DateWindow) -> date:
-    if serial != int(serial) or not 1 <= serial <= 2958465:
-        raise CellError(f"无法识别的日期：{serial}")
-    day = EXCEL_EPOCH + timedelta(days=int(serial))
-    return window.check_date(day, read_as=f"{int(serial)} 按 Excel 日期序号读作 {day}，")
-
-
-def _clean(value: object) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    # Full-width digits and punctuation (１２，３) become ASCII; plain ASCII needs no work.
-    return text.strip() if text.isascii() else unicodedata.normalize("NFKC", text).strip()
-
-
-def parse_text(
-    value: object, *, required: bool = True, max_len: int = 100, what: str = "内容"
-) -> str:
-    """Free text as typed (full-width punctuation in names is kept), trimmed."""
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise CellError(f"{what}不能为空")
-    if len(text) > max_len:
-        raise CellError(f"{what}过长（{len(text)} 个字符，上限 {max_len}）")
-    return text
-
-
-def parse_code(value: object, *, what: str = "编码") -> str:
-    """An org/outlet code; Excel may hand it over as a number, users may type full-width."""
-    if isinstance(value, float) and value == int(value):
-        value = int(value)
-    text = parse_text(_clean(value), max_len=32, what=what)
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
-        raise CellError(f"{what}只能包含字母、数字、下划线和连字符：{text}")
-    return text
-
-
-_PLAIN_AMOUNT = re.compile(r"^(-?)(\d{1,3}(?:,\d{3})+|\d{1,16})(?:\.(\d{1,2}))?$")
-_NUMBER = re.compile(r"^[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?$")
-
-
-def _decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, bool):
-        raise CellError(f"{what}须为数字")
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        # openpyxl yields floats for numeric cells; repr gives the shortest exact-looking form
-        return Decimal(repr(value))
-    text = _clean(value).replace(" ", "")
-    for sign in ("¥", "元"):
-        text = text.replace(sign, "")
-    if not text:
-        raise CellError(f"{what}不能为空")
-    negative = text.startswith("(") and text.endswith(")")  # accounting-style negative
-    if negative:
-        text = text[1:-1]
-    if not _NUMBER.match(text):
-        raise CellError(f"{what}不是有效数字：{_clean(value)}")
-    try:
-        number = Decimal(text.replace(",", ""))
-    except InvalidOperation as exc:
-        raise CellError(f"{what}不是有效数字：{_clean(value)}") from exc
-    return -number if negative else number
-
-
-def parse_count(value: object, *, what: str = "数量") -> int:
-    """A non-negative integer count; thousands separators and full-width digits allowed."""
-    if type(value) is str and value.isascii() and value.isdigit():  # the common case, fast
-        count = int(value)
-        if count > MAX_COUNT:
-            raise CellError(f"{what}数值过大：{value}")
-        return count
-    number = _decimal(value, what)
-    if number != number.to_integral_value():
-        raise CellError(f"{what}须为整数：{_clean(value)}")
-    if number < 0:
-        raise CellError(f"{what}不能为负数：{_clean(value)}")
-    if number > MAX_COUNT:
-        raise CellError(f"{what}数值过大：{_clean(value)}")
-    return int(number)
-
-
-def parse_amount_fen(value: object, *, what: str = "金额") -> int:
-    """Yuan to integer fen, exactly; may be negative; at most two decimals."""
-    if type(value) is str and (plain := _PLAIN_AMOUNT.match(value)):  # the common case, fast
-        sign, whole, cents = plain.groups()
-        fen = int(whole.replace(",", "")) * 100 + int((cents or "").ljust(2, "0"))
-        if fen > MAX_ABS_FEN:
-            raise CellError(f"{what}数值过大：{value}")
-        return -fen if sign else fen
-    number = _decimal(value, what)
-    fen = number * 100
-    if fen != fen.to_integral_value():
-        raise CellError(f"{what}最多两位小数：{_clean(value)}")
-    if abs(fen) > MAX_ABS_FEN:
-        raise CellError(f"{what}数值过大：{_clean(value)}")
-    return int(fen)
 
 
 def problems_as_rows(problems: Sequence[RowProblem]) -> list[dict[str, object]]:

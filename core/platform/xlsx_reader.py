@@ -26,7 +26,7 @@ from itertools import product
 from string import ascii_uppercase
 from xml.parsers import expat
 
-from core.platform.tabular import (
+from core.platform.read_limits import (
     FORMULA_WITHOUT_VALUE,
     MB,
     FileFormatError,

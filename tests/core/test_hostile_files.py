@@ -24,7 +24,8 @@ from core.channels.funnel import import_events
 from core.metrics.importing import import_metrics
 from core.platform import org_import
 from core.platform.org_import import import_org
-from core.platform.tabular import FORMULA_REASON, MB, Column, ReadLimits, read_table
+from core.platform.read_limits import FORMULA_REASON, MB, ReadLimits
+from core.platform.tabular import Column, read_table
 from db.engine import get_engine
 from db.models import DailyMetric, Merchant, OrgUnit, Role
 from tests import hostile

@@ -5,16 +5,9 @@ from datetime import date, datetime
 import pytest
 from openpyxl import Workbook
 
+from core.platform.cells import CellError, DateWindow, parse_amount_fen, parse_count, parse_date
 from core.platform.clock import SHANGHAI
-from core.platform.tabular import (
-    CellError,
-    Column,
-    DateWindow,
-    parse_amount_fen,
-    parse_count,
-    parse_date,
-    read_table,
-)
+from core.platform.tabular import Column, read_table
 
 COLUMNS = (
     Column("date", "日期"),
