@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bench.common import Result, ensure_postgres_database, scratch_sqlite, timed
-from core.channels.codes import NewEvent, add_events, hash_customer
+from core.channels.events import NewEvent, add_events, hash_customer
 from core.channels.funnel import import_events
 from core.demo.seed import seed_demo
 from core.platform.clock import SHANGHAI

@@ -5,15 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core.channels.code_export import QR_SIZES, code_png, code_svg, codes_zip
-from core.channels.codes import (
-    batch_codes,
-    code_choices,
-    code_cities,
-    create_code,
-    hand_over,
-    list_codes,
-)
+from core.channels.codes import batch_codes, code_choices, code_cities, create_code, list_codes
 from core.channels.funnel import IMPORT_COLUMNS, import_events
+from core.channels.staff import hand_over
 from core.platform.errors import DomainError
 from core.platform.permissions import Action, allowed
 from core.posters.studio import outlet_posters

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core.channels import codes as channels
+from core.channels import events
 from core.platform import auth
 from core.platform.ratelimit import SlidingWindowLimiter
 from core.platform.settings import get_settings
@@ -238,7 +238,7 @@ def scan(request: Request) -> Response:
     """
     slug = request.path_params["slug"][:32]
     with session_scope() as session:
-        answer = channels.scan(session, slug, record=request.method != "HEAD")
+        answer = events.scan(session, slug, record=request.method != "HEAD")
     if answer.status == 302:
         return RedirectResponse(answer.location, status_code=302)
     title = "二维码不存在" if answer.status == 404 else "二维码已失效"

@@ -12,7 +12,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.channels.codes import NewEvent, add_events, code_scope, hash_customer
+from core.channels.codes import code_scope
+from core.channels.events import NewEvent, add_events, hash_customer
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.cells import CellError, DateWindow, parse_text

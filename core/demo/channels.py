@@ -10,7 +10,8 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.channels.codes import batch_codes, hash_customer
+from core.channels.codes import batch_codes
+from core.channels.events import hash_customer
 from core.platform.auth import actor_for_user
 from core.platform.clock import SHANGHAI, utcnow
 from db.bulk import bulk_insert

@@ -10,16 +10,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.channels import codes as channels
-from core.channels.codes import (
-    CodeInput,
-    batch_codes,
-    create_code,
-    flag_dead_codes,
-    hand_over,
-    record_event,
-    scan,
-)
+from core.channels import events
+from core.channels.codes import CodeInput, batch_codes, create_code, flag_dead_codes
+from core.channels.events import record_event, scan
 from core.channels.funnel import GroupBy, funnel, funnel_total, import_events
+from core.channels.staff import hand_over
 from core.platform.clock import SHANGHAI
 from core.platform.errors import PermissionDenied, ValidationFailed
 from db.engine import get_engine, write_transaction
@@ -188,14 +183,14 @@ def test_events_store_only_a_hash_and_count_once(session: Session, world) -> Non
     assert not again.recorded
     session.rollback()
     stored = session.exec(select(ChannelEvent.customer)).all()
-    assert stored == [channels.hash_customer("wmABCDEF123")] and "wmABCDEF123" not in stored[0]
+    assert stored == [events.hash_customer("wmABCDEF123")] and "wmABCDEF123" not in stored[0]
     assert session.get(ChannelCode, code.id).adds_count == 1
 
 
 def test_an_event_repeated_in_a_file_or_across_files_is_stored_once(
     session: Session, world, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(channels, "EVENT_BATCH", 2)  # the repeats straddle statements
+    monkeypatch.setattr(events, "EVENT_BATCH", 2)  # the repeats straddle statements
     _tree, users, _staff = world
     code = code_for(session, world)
     friend = f"2026-11-21 10:05:00,{code.slug},wm1,加好友"
@@ -228,10 +223,8 @@ def test_a_friend_added_elsewhere_meanwhile_is_not_lost_from_the_count(
             other, slug=code.slug, customer_id="wmA", event_type=EventType.ADD_FRIEND, at=NOON
         )
     with write_transaction(session):
-        new = channels.NewEvent(
-            code, NOON, EventType.ADD_FRIEND, channels.hash_customer("wmB"), None
-        )
-        assert channels.add_events(session, [new], "import") == 1
+        new = events.NewEvent(code, NOON, EventType.ADD_FRIEND, events.hash_customer("wmB"), None)
+        assert events.add_events(session, [new], "import") == 1
     with Session(get_engine(db_url)) as fresh:
         assert fresh.get(ChannelCode, code.id).adds_count == 2
     assert code.adds_count == 2
@@ -448,9 +441,9 @@ def test_a_live_event_outside_the_window_is_refused_and_not_counted(
             session, slug=code.slug, customer_id="wm1", event_type=EventType.ADD_FRIEND, at=at
         )
     assert "时间" in refused.value.message and refused.value.problems[0].field == "at"
-    new = channels.NewEvent(code, at, EventType.ADD_FRIEND, channels.hash_customer("wm2"), None)
+    new = events.NewEvent(code, at, EventType.ADD_FRIEND, events.hash_customer("wm2"), None)
     with pytest.raises(ValidationFailed), write_transaction(session):
-        channels.add_events(session, [new], "import")
+        events.add_events(session, [new], "import")
     session.expire_all()
     assert session.get(ChannelCode, code.id).adds_count == 0
     assert session.exec(select(ChannelEvent)).first() is None

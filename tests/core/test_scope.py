@@ -30,16 +30,15 @@ from core.campaigns.plans import (
 )
 from core.channels.codes import (
     CodeInput,
-    NewEvent,
-    add_events,
     batch_codes,
     code_choices,
     code_cities,
     create_code,
-    hand_over,
     list_codes,
 )
+from core.channels.events import NewEvent, add_events
 from core.channels.funnel import GroupBy, daily, funnel, import_events
+from core.channels.staff import hand_over
 from core.metrics.data_quality import report as quality_report
 from core.metrics.rankings import board_scopes, rank_history
 from core.platform.clock import SHANGHAI

@@ -2,7 +2,8 @@
 
 from sqlmodel import Session, select
 
-from core.channels.codes import CodeInput, create_code, record_event
+from core.channels.codes import CodeInput, create_code
+from core.channels.events import record_event
 from db.engine import get_engine
 from db.models import ChannelCode, ChannelType, EventType, Role
 from tests.factories import make_staff
