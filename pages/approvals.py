@@ -4,16 +4,11 @@ SLA badge after 2 working days), the whole plan, and approve / return / reject."
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.approvals import (
-    AWAITING_REVIEW,
-    SLA_WORKING_DAYS,
-    Decision,
-    QueueFilter,
-    decide_plan,
-    review_queue,
-    stages,
-)
+from core.campaigns.approvals import Decision, decide_plan
 from core.campaigns.plans import campaign_detail
+from core.campaigns.review import SLA_WORKING_DAYS, QueueFilter, review_queue
+from core.campaigns.stages import stages
+from core.campaigns.states import AWAITING_REVIEW
 from core.platform.clock import format_timestamp
 from core.platform.errors import DomainError
 from core.platform.org import cities

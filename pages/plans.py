@@ -4,17 +4,16 @@ planner withdraws or reworks, an admin moves approved campaigns along their date
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.approvals import (
+from core.campaigns.approvals import advance_campaign, withdraw_plan
+from core.campaigns.plans import CampaignFilter, campaign_detail, list_campaigns
+from core.campaigns.stages import stages
+from core.campaigns.states import (
     AWAITING_REVIEW,
     DATE_STEPS,
     PlanAction,
-    advance_campaign,
     available_actions,
     due_action,
-    stages,
-    withdraw_plan,
 )
-from core.campaigns.plans import CampaignFilter, campaign_detail, list_campaigns
 from core.platform.clock import format_timestamp, shanghai_today
 from core.platform.errors import DomainError
 from core.platform.org import cities

@@ -4,9 +4,9 @@ budget cap, and the list of prohibited or risky marketing expressions."""
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.approvals import reviewers, set_stages, stages
 from core.campaigns.budget import city_budgets, set_city_budgets
 from core.campaigns.compliance import SEVERITY_LABELS, list_terms, save_term
+from core.campaigns.stages import reviewers, set_stages, stages
 from core.platform.clock import shanghai_today
 from core.platform.errors import DomainError
 from core.platform.formatting import format_yuan

@@ -211,14 +211,9 @@ def make_campaign(session: Session, city_code: str, name: str, state: str = "app
     """A complete campaign of a city taken to `state` (draft, submitted, approved, rejected,
     scheduled, running, ended) through the services, reviewed at one stage by the user
     `factory_reviewer` (created with the stage when there is none)."""
-    from core.campaigns.approvals import (
-        Decision,
-        PlanAction,
-        advance_campaign,
-        decide_plan,
-        submit_plan,
-    )
+    from core.campaigns.approvals import Decision, advance_campaign, decide_plan, submit_plan
     from core.campaigns.plans import save_draft
+    from core.campaigns.states import PlanAction
     from db.models import Campaign, ReviewStage
 
     system = Actor.system("factory")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.campaigns.approvals import compare_versions
 from core.campaigns.plans import EDITABLE_STATES, CampaignDetail
+from core.campaigns.review import compare_versions
 from core.platform.errors import DomainError
 from core.platform.permissions import Actor
 from ui import plan_view, widgets

@@ -8,11 +8,12 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.approvals import ACTION_LABELS, DiffRow, PlanAction
 from core.campaigns.budget import Budget
 from core.campaigns.compliance import ComplianceHit
 from core.campaigns.design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
 from core.campaigns.plans import AttachmentRead, CampaignDetail, attachment_content
+from core.campaigns.review import DiffRow
+from core.campaigns.states import ACTION_LABELS, PlanAction
 from core.platform.clock import format_timestamp
 from core.platform.formatting import format_yuan
 from core.platform.permissions import Actor

@@ -1,6 +1,7 @@
-"""Provincial review of city plans (方案审核): the state machine, submission, decisions
-stage by stage with optimistic locking, the reviewers' queue, version comparison, the
-review stages, and date-driven state changes.
+"""Provincial review of city plans (方案审核): submission, decisions stage by stage with
+optimistic locking, withdrawal, and the date-driven steps (scheduled → running → ended).
+Every change of state goes through the table in `states`: guard, change, history, audit,
+notify, in one transaction.
 
 States: draft → submitted → in review (stage k of n) → approved | returned | rejected;
 approved → scheduled → running → ended. A returned plan is reworked by the city and
@@ -10,131 +11,42 @@ stages' approvals stand).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from enum import StrEnum
 
-import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.campaigns.compliance import active_terms, check, check_texts
+from core.campaigns.compliance import check
 from core.campaigns.design import CampaignDesign, submit_problems
 from core.campaigns.plans import (
-    campaign_scope,
     city_members,
     city_planners,
     ensure_campaign_allowed,
     ensure_design_references,
     ensure_not_own,
-    flat_design,
     load_campaign,
     record_event,
-    version_design,
 )
+from core.campaigns.stages import StageRead, stage_at, stage_count, stages
+from core.campaigns.states import AWAITING_REVIEW, PlanAction, S, due_action, next_state
 from core.platform import audit, notifications
 from core.platform.audit import AuditAction
-from core.platform.clock import shanghai_today, to_shanghai, utcnow
+from core.platform.clock import shanghai_today, utcnow
 from core.platform.errors import (
     Conflict,
     FieldProblem,
-    NotFound,
     PermissionDenied,
     ValidationFailed,
 )
-from core.platform.permissions import Action, Actor, allowed, ensure_allowed
+from core.platform.permissions import Action, Actor, ensure_allowed
 from db.engine import write_transaction
 from db.models import (
     Campaign,
-    CampaignKind,
-    OrgUnit,
     PlanEvent,
     PlanState,
     PlanVersion,
-    ReviewStage,
-    ReviewStageMember,
-    Role,
-    User,
 )
-
-SLA_WORKING_DAYS = 2
-
-
-class PlanAction(StrEnum):
-    SUBMIT = "submit"
-    WITHDRAW = "withdraw"
-    APPROVE = "approve"  # passes a stage that is not the last
-    APPROVE_FINAL = "approve_final"  # passes the last stage
-    RETURN = "return"
-    REJECT = "reject"
-    SCHEDULE = "schedule"
-    START = "start"
-    END = "end"
-
-    @property
-    def label(self) -> str:
-        return ACTION_LABELS[self]
-
-
-ACTION_LABELS = {
-    PlanAction.SUBMIT: "提交",
-    PlanAction.WITHDRAW: "撤回",
-    PlanAction.APPROVE: "通过",
-    PlanAction.APPROVE_FINAL: "通过",
-    PlanAction.RETURN: "退回修改",
-    PlanAction.REJECT: "驳回",
-    PlanAction.SCHEDULE: "排期",
-    PlanAction.START: "开始",
-    PlanAction.END: "结束",
-}
-
-S = PlanState
-# The state machine: the only allowed (state, action) pairs and where they lead.
-TRANSITIONS: dict[tuple[PlanState, PlanAction], PlanState] = {
-    (S.DRAFT, PlanAction.SUBMIT): S.SUBMITTED,
-    (S.RETURNED, PlanAction.SUBMIT): S.SUBMITTED,
-    (S.SUBMITTED, PlanAction.WITHDRAW): S.DRAFT,
-    (S.SUBMITTED, PlanAction.APPROVE): S.IN_REVIEW,
-    (S.IN_REVIEW, PlanAction.APPROVE): S.IN_REVIEW,
-    (S.SUBMITTED, PlanAction.APPROVE_FINAL): S.APPROVED,
-    (S.IN_REVIEW, PlanAction.APPROVE_FINAL): S.APPROVED,
-    (S.SUBMITTED, PlanAction.RETURN): S.RETURNED,
-    (S.IN_REVIEW, PlanAction.RETURN): S.RETURNED,
-    (S.SUBMITTED, PlanAction.REJECT): S.REJECTED,
-    (S.IN_REVIEW, PlanAction.REJECT): S.REJECTED,
-    (S.APPROVED, PlanAction.SCHEDULE): S.SCHEDULED,
-    (S.SCHEDULED, PlanAction.START): S.RUNNING,
-    (S.RUNNING, PlanAction.END): S.ENDED,
-}
-AWAITING_REVIEW = (S.SUBMITTED, S.IN_REVIEW)
-DATE_STEPS = (PlanAction.SCHEDULE, PlanAction.START, PlanAction.END)  # done by the scheduler
-
-# Who may take each action (scope and stage are checked again when it is taken).
-ACTION_PERMISSIONS = {
-    PlanAction.SUBMIT: Action.MANAGE_CAMPAIGNS,
-    PlanAction.WITHDRAW: Action.MANAGE_CAMPAIGNS,
-    PlanAction.APPROVE: Action.REVIEW_PLANS,
-    PlanAction.APPROVE_FINAL: Action.REVIEW_PLANS,
-    PlanAction.RETURN: Action.REVIEW_PLANS,
-    PlanAction.REJECT: Action.REVIEW_PLANS,
-    **dict.fromkeys(DATE_STEPS, Action.ADVANCE_CAMPAIGNS),
-}
-
-
-def next_state(state: PlanState, action: PlanAction) -> PlanState:
-    target = TRANSITIONS.get((state, action))
-    if target is None:
-        raise Conflict(f"方案当前为「{state.label}」，不能{action.label}")
-    return target
-
-
-def available_actions(actor: Actor, state: PlanState) -> list[PlanAction]:
-    """The actions the state machine allows from `state` that the actor's role may take."""
-    return [
-        action
-        for (source, action) in TRANSITIONS
-        if source is state and allowed(actor, ACTION_PERMISSIONS[action])
-    ]
 
 
 def _change_state(
@@ -163,110 +75,6 @@ def _change_state(
 # --- stages --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StageRead:
-    position: int
-    name: str
-    reviewer_ids: list[int]
-    reviewer_names: list[str]
-
-
-def stages(session: Session) -> list[StageRead]:
-    members: dict[int, list[tuple[int, str]]] = {}
-    for stage_id, user_id, name in session.exec(
-        select(ReviewStageMember.stage_id, User.id, User.display_name)
-        .join(User, ReviewStageMember.user_id == User.id)
-        .order_by(User.id)
-    ):
-        members.setdefault(stage_id, []).append((user_id, name))
-    return [
-        StageRead(
-            stage.position,
-            stage.name,
-            [user_id for user_id, _ in members.get(stage.id, [])],
-            [name for _, name in members.get(stage.id, [])],
-        )
-        for stage in session.exec(select(ReviewStage).order_by(ReviewStage.position))
-    ]
-
-
-def reviewers(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
-    """Active provincial reviewers, who can be members of stages."""
-    ensure_allowed(actor, Action.MANAGE_SETTINGS)
-    query = select(User.id, User.display_name, User.username).where(
-        User.role == Role.PROVINCE_REVIEWER, User.active
-    )
-    return [
-        (uid, f"{name}（{username}）")
-        for uid, name, username in session.exec(query.order_by(User.username))
-    ]
-
-
-def set_stages(session: Session, *, actor: Actor, definition: list[tuple[str, list[int]]]) -> None:
-    """Replace the review stages: (name, reviewer user ids) in order."""
-    ensure_allowed(actor, Action.MANAGE_SETTINGS)
-    problems = []
-    if not definition:
-        problems.append(FieldProblem("stages", "至少需要一个审核环节"))
-    for position, (name, reviewers) in enumerate(definition, start=1):
-        if not name.strip():
-            problems.append(FieldProblem("stages", f"第 {position} 环节缺少名称"))
-        if not reviewers:
-            problems.append(
-                FieldProblem("stages", f"第 {position} 环节「{name}」至少需要一名审核员")
-            )
-    with write_transaction(session):
-        valid = set(
-            session.exec(
-                select(User.id).where(User.role == Role.PROVINCE_REVIEWER, User.active)
-            ).all()
-        )
-        if any(set(reviewers) - valid for _, reviewers in definition):
-            problems.append(FieldProblem("stages", "审核员须为启用中的省分审核员"))
-        in_review = session.exec(
-            select(sa.func.max(Campaign.current_stage)).where(Campaign.state.in_(AWAITING_REVIEW))
-        ).one()
-        if in_review and in_review > len(definition):
-            problems.append(
-                FieldProblem(
-                    "stages", f"有方案正处于第 {in_review} 环节，环节数不能少于 {in_review}"
-                )
-            )
-        if problems:
-            raise ValidationFailed(problems, summary="审核环节未保存")
-        before = [{"name": s.name, "reviewers": s.reviewer_ids} for s in stages(session)]
-        session.execute(sa.delete(ReviewStageMember))
-        session.execute(sa.delete(ReviewStage))
-        session.flush()
-        for position, (name, reviewers) in enumerate(definition, start=1):
-            stage = ReviewStage(position=position, name=name.strip())
-            session.add(stage)
-            session.flush()
-            session.add_all(
-                ReviewStageMember(stage_id=stage.id, user_id=u) for u in sorted(set(reviewers))
-            )
-        audit.record(
-            session,
-            actor=actor,
-            action=AuditAction.SETTINGS_CHANGE,
-            target_type="review_stages",
-            summary="修改审核环节：" + " → ".join(n for n, _ in definition),
-            before={"stages": before},
-            after={"stages": [{"name": n, "reviewers": r} for n, r in definition]},
-        )
-
-
-def _stage(all_stages: list[StageRead], position: int) -> StageRead:
-    for stage in all_stages:
-        if stage.position == position:
-            return stage
-    raise NotFound(f"审核环节 {position} 不存在")
-
-
-def _stage_count(session: Session) -> int:
-    return session.exec(select(sa.func.count()).select_from(ReviewStage)).one()
-
-
 # --- planner side -------------------------------------------------------------------------
 
 
@@ -282,7 +90,7 @@ def submit_plan(
         problems = submit_problems(design, **_city_ids(session, campaign.city_id))
         if problems:
             raise ValidationFailed(problems, summary="方案还不完整，未提交")
-        if _stage_count(session) == 0:
+        if stage_count(session) == 0:
             raise Conflict("尚未配置审核环节，请联系管理员")
         stage = _resume_stage(session, campaign)
         version = campaign.version + 1
@@ -320,7 +128,7 @@ def submit_plan(
         _notify_stage(
             session,
             campaign,
-            _stage(stages(session), stage),
+            stage_at(stages(session), stage),
             f"新方案待审核：{campaign.name}（第 {version} 版）",
         )
         audit.record(
@@ -346,7 +154,7 @@ def _resume_stage(session: Session, campaign: Campaign) -> int:
             )
             .order_by(PlanEvent.at.desc(), PlanEvent.id.desc())
         ).first()
-        return min(returned_at or 1, _stage_count(session))
+        return min(returned_at or 1, stage_count(session))
     return 1
 
 
@@ -434,7 +242,7 @@ def decide_plan(
         if campaign.lock_version != expected_lock or campaign.state not in AWAITING_REVIEW:
             raise Conflict("该方案刚刚已被他人处理，请刷新查看最新状态")
         all_stages = stages(session)
-        stage = _stage(all_stages, campaign.current_stage or 1)
+        stage = stage_at(all_stages, campaign.current_stage or 1)
         if actor.user_id not in stage.reviewer_ids:
             raise PermissionDenied(f"您不是第 {stage.position} 环节「{stage.name}」的审核员")
         last = stage.position >= len(all_stages)
@@ -463,7 +271,7 @@ def decide_plan(
             version=campaign.version,
             comment=comment,
         )
-        following = None if last else _stage(all_stages, stage.position + 1)
+        following = None if last else stage_at(all_stages, stage.position + 1)
         _notify_decision(session, campaign, stage, following, decision, target, comment)
         audit.record(
             session,
@@ -524,119 +332,7 @@ def _notify_decision(
 # --- the queue ------------------------------------------------------------------------------
 
 
-def working_days_between(start: date, end: date) -> int:
-    """Monday–Friday days after `start` up to and including `end` (public holidays are not
-    known to the app; a weekend is never counted)."""
-    if end <= start:
-        return 0
-    return int(np.busday_count(start + timedelta(days=1), end + timedelta(days=1)))
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    campaign_id: int
-    name: str
-    city: str
-    kind: CampaignKind
-    state: PlanState
-    stage: int
-    stage_name: str
-    version: int
-    waiting_since: datetime
-    waiting_days: int  # working days
-    overdue: bool
-    mine: bool  # the actor reviews this stage
-    lock_version: int
-    compliance_hits: int
-
-
-@dataclass(frozen=True)
-class QueueFilter:
-    city_id: int | None = None
-    kinds: tuple[CampaignKind, ...] = ()
-    states: tuple[PlanState, ...] = AWAITING_REVIEW
-    only_mine: bool = False
-
-
-def review_queue(
-    session: Session,
-    *,
-    actor: Actor,
-    filters: QueueFilter | None = None,
-    now: datetime | None = None,
-) -> list[QueueRow]:
-    """Plans waiting for review, longest waiting first, with the SLA flag."""
-    ensure_allowed(actor, Action.VIEW_CAMPAIGNS)
-    filters = filters or QueueFilter()
-    now = now or utcnow()
-    today = to_shanghai(now).date()
-    query = (
-        select(Campaign)
-        .where(
-            Campaign.state.in_(filters.states or AWAITING_REVIEW),
-            campaign_scope(actor, Action.VIEW_CAMPAIGNS),
-        )
-        .order_by(Campaign.submitted_at, Campaign.id)
-    )
-    if filters.city_id:
-        query = query.where(Campaign.city_id == filters.city_id)
-    if filters.kinds:
-        query = query.where(Campaign.kind.in_(filters.kinds))
-    stage_by_position = {s.position: s for s in stages(session)}
-    terms = active_terms(session)
-    rows = []
-    for c in session.exec(query):
-        stage = stage_by_position.get(c.current_stage or 1)
-        mine = stage is not None and actor.user_id in stage.reviewer_ids
-        if filters.only_mine and not mine:
-            continue
-        since = c.submitted_at or c.updated_at
-        days = working_days_between(to_shanghai(since).date(), today)
-        design = CampaignDesign.model_validate(c.design)
-        rows.append(
-            QueueRow(
-                c.id,
-                c.name,
-                session.get(OrgUnit, c.city_id).name,
-                c.kind,
-                c.state,
-                c.current_stage or 1,
-                stage.name if stage else "",
-                c.version,
-                since,
-                days,
-                days > SLA_WORKING_DAYS,
-                mine,
-                c.lock_version,
-                len(check_texts(terms, design.texts())),
-            )
-        )
-    return rows
-
-
 # --- versions --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiffRow:
-    field: str
-    left: str
-    right: str
-
-    @property
-    def changed(self) -> bool:
-        return self.left != self.right
-
-
-def compare_versions(
-    session: Session, *, actor: Actor, campaign_id: int, left: int | None, right: int | None
-) -> list[DiffRow]:
-    """Side-by-side fields of two versions (None: the current, unsubmitted design)."""
-    campaign = load_campaign(session, campaign_id)
-    ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
-    a, b = (flat_design(session, version_design(session, campaign, v)) for v in (left, right))
-    keys = list(a) + [k for k in b if k not in a]
-    return [DiffRow(k, a.get(k, "—"), b.get(k, "—")) for k in keys]
 
 
 # --- dates ------------------------------------------------------------------------------------
@@ -669,17 +365,6 @@ def _advance(session: Session, actor: Actor, campaign: Campaign, action: PlanAct
         after={"state": target.value},
     )
     return target
-
-
-def due_action(state: PlanState, start: date, end: date, today: date) -> PlanAction | None:
-    """The date step a campaign in `state` running [start, end] is due for today, if any."""
-    if state is S.APPROVED:
-        return PlanAction.SCHEDULE
-    if state is S.SCHEDULED and start <= today:
-        return PlanAction.START
-    if state is S.RUNNING and end < today:
-        return PlanAction.END
-    return None
 
 
 def advance_due_campaigns(

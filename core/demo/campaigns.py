@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.campaigns import approvals
-from core.campaigns.approvals import Decision, PlanAction
+from core.campaigns.approvals import Decision
 from core.campaigns.design import (
     CampaignDesign,
     Coupon,
@@ -19,6 +19,7 @@ from core.campaigns.design import (
     TargetMode,
 )
 from core.campaigns.plans import save_draft
+from core.campaigns.states import PlanAction
 from core.platform.auth import actor_for_user
 from core.platform.clock import utcnow
 from core.platform.permissions import Actor

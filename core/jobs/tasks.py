@@ -9,7 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.campaigns import approvals
+from core.campaigns import approvals, review, stages
 from core.campaigns.design import CampaignDesign
 from core.campaigns.plans import target_outlets
 from core.channels import codes as channels
@@ -110,10 +110,8 @@ def rights_day_reminders(session: Session, actor: Actor, scheduled_for: datetime
 
 def approval_sla(session: Session, actor: Actor, scheduled_for: datetime) -> str:
     """Reviewers are nudged about plans waiting at their stage more than 2 working days."""
-    overdue = [
-        r for r in approvals.review_queue(session, actor=actor, now=scheduled_for) if r.overdue
-    ]
-    stage_members = {s.position: s.reviewer_ids for s in approvals.stages(session)}
+    overdue = [r for r in review.review_queue(session, actor=actor, now=scheduled_for) if r.overdue]
+    stage_members = {s.position: s.reviewer_ids for s in stages.stages(session)}
     today = _local_day(scheduled_for)
     sent = 0
     with write_transaction(session):
@@ -122,7 +120,7 @@ def approval_sla(session: Session, actor: Actor, scheduled_for: datetime) -> str
                 session,
                 stage_members.get(row.stage, []),
                 title=f"方案已等待 {row.waiting_days} 个工作日：{row.name}",
-                body=f"{row.city}的「{row.name}」在第 {row.stage} 环节「{row.stage_name}」等待审核，已超过 {approvals.SLA_WORKING_DAYS} 个工作日。",
+                body=f"{row.city}的「{row.name}」在第 {row.stage} 环节「{row.stage_name}」等待审核，已超过 {review.SLA_WORKING_DAYS} 个工作日。",
                 link=f"approvals?plan={row.campaign_id}",
                 dedupe_key=f"sla:{row.campaign_id}:{row.stage}:{today}",
             )

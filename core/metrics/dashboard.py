@@ -168,8 +168,8 @@ def _locked_accounts(session: Session, actor: Actor, today: date) -> list[Attent
 @attention_source
 def _plans_waiting(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
     """Reviewers: plans at their stages; planners: plans returned to them."""
-    from core.campaigns.approvals import review_queue
     from core.campaigns.plans import CampaignFilter, list_campaigns
+    from core.campaigns.review import review_queue
     from core.platform.permissions import allowed
     from db.models import PlanState
 

@@ -8,17 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.campaigns import approvals
-from core.campaigns.approvals import (
-    TRANSITIONS,
-    Decision,
-    PlanAction,
-    QueueFilter,
-    available_actions,
-    decide_plan,
-    review_queue,
-    submit_plan,
-)
+from core.campaigns import approvals, review, states
+from core.campaigns.approvals import Decision, decide_plan, submit_plan
 from core.campaigns.budget import budget_for, city_budgets, set_city_budgets
 from core.campaigns.compliance import seed_default_terms
 from core.campaigns.plans import (
@@ -29,6 +20,8 @@ from core.campaigns.plans import (
     design_preview,
     save_draft,
 )
+from core.campaigns.review import QueueFilter, review_queue
+from core.campaigns.states import TRANSITIONS, PlanAction, available_actions
 from core.platform.errors import Conflict, PermissionDenied, ValidationFailed
 from core.platform.notifications import my_notifications
 from db.engine import get_engine
@@ -78,7 +71,7 @@ def test_state_machine_is_one_table() -> None:
     assert allowed[("in_review", "approve_final")] == "approved"
     assert ("approved", "return") not in allowed and ("ended", "start") not in allowed
     with pytest.raises(Conflict, match="不能"):
-        approvals.next_state(S.REJECTED, PlanAction.SUBMIT)
+        states.next_state(S.REJECTED, PlanAction.SUBMIT)
 
 
 def test_two_stages_to_approval_with_history_notifications_and_audit(
@@ -120,7 +113,7 @@ def test_return_needs_a_comment_and_resubmission_is_a_new_version_at_the_same_st
     session.expire_all()
     campaign = session.get(Campaign, cid)
     assert (campaign.version, campaign.current_stage) == (2, 2)  # continues where it was returned
-    diff = approvals.compare_versions(
+    diff = review.compare_versions(
         session, actor=world[Role.PROVINCE_REVIEWER], campaign_id=cid, left=1, right=2
     )
     changed = {row.field for row in diff if row.changed}
@@ -137,7 +130,7 @@ def test_the_unsubmitted_design_compares_on_either_side(session: Session, world)
     save_draft(session, actor=planner, design=reworked, campaign_id=cid)
 
     def name_row(left: int | None, right: int | None) -> tuple[str, str]:
-        rows = approvals.compare_versions(
+        rows = review.compare_versions(
             session, actor=planner, campaign_id=cid, left=left, right=right
         )
         row = next(r for r in rows if r.field == "活动名称")
@@ -348,7 +341,7 @@ def test_queue_orders_by_waiting_and_flags_the_sla(session: Session, world) -> N
     first, second = draft(session, world, name="早提交"), draft(session, world, name="晚提交")
     for cid in (second, first):
         submit_plan(session, actor=world[Role.CITY_PLANNER], campaign_id=cid)
-    monday = datetime(2026, 11, 23, 1, 0, tzinfo=approvals.to_shanghai(datetime.now()).tzinfo)
+    monday = datetime(2026, 11, 23, 1, 0, tzinfo=review.to_shanghai(datetime.now()).tzinfo)
     session.execute(
         sa.update(Campaign)
         .where(Campaign.id == first)
@@ -370,8 +363,8 @@ def test_queue_orders_by_waiting_and_flags_the_sla(session: Session, world) -> N
 
 
 def test_working_days_skip_weekends() -> None:
-    assert approvals.working_days_between(date(2026, 11, 20), date(2026, 11, 23)) == 1  # Fri → Mon
-    assert approvals.working_days_between(date(2026, 11, 23), date(2026, 11, 23)) == 0
+    assert review.working_days_between(date(2026, 11, 20), date(2026, 11, 23)) == 1  # Fri → Mon
+    assert review.working_days_between(date(2026, 11, 23), date(2026, 11, 23)) == 0
 
 
 def test_dates_move_approved_plans_along_and_twice_changes_nothing(session: Session, world) -> None:
@@ -452,7 +445,7 @@ def test_an_outlet_and_a_merchant_with_the_same_id_keep_their_own_names(
     assert detail.names.unit_list(detail.design.target_outlet_ids) == "O111支局"
     assert detail.names.merchant_list(detail.design.merchant_ids) == "星沙超市"
     submit_plan(session, actor=planner, campaign_id=cid)
-    rows = approvals.compare_versions(session, actor=planner, campaign_id=cid, left=1, right=None)
+    rows = review.compare_versions(session, actor=planner, campaign_id=cid, left=1, right=None)
     shown = {r.field: r.left for r in rows}
     assert shown["参与网点"] == "O111支局" and shown["参与商户"] == "星沙超市"
     assert shown["权益券 1·承兑商户"] == "星沙超市"

@@ -140,7 +140,8 @@ def test_only_personal_codes_put_a_staff_name_on_the_poster(session: Session, wo
 def test_an_outlets_posters_carry_a_campaign_only_while_it_may_be_carried(
     session: Session, world, monkeypatch
 ) -> None:
-    from core.campaigns.approvals import PlanAction, advance_campaign
+    from core.campaigns.approvals import advance_campaign
+    from core.campaigns.states import PlanAction
     from core.platform.permissions import Actor
     from core.posters import studio as posters
     from tests.factories import make_campaign

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from core.campaigns.approvals import compare_versions, review_queue
 from core.campaigns.design import CampaignDesign, TargetMode
 from core.campaigns.merchants import MerchantInput, list_merchants, save_merchant
 from core.campaigns.plans import (
@@ -28,6 +27,7 @@ from core.campaigns.plans import (
     managed_cities,
     save_draft,
 )
+from core.campaigns.review import compare_versions, review_queue
 from core.channels.codes import (
     CodeInput,
     batch_codes,
