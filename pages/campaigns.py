@@ -4,9 +4,9 @@ see its budget and compliance hints live, save drafts and submit for review."""
 import streamlit as st
 
 from core.campaigns.approvals import submit_plan
+from core.campaigns.attachments import add_attachment, remove_attachment
 from core.campaigns.plans import (
     EDITABLE_STATES,
-    add_attachment,
     campaign_detail,
     copy_campaign,
     delete_draft,
@@ -14,7 +14,6 @@ from core.campaigns.plans import (
     editor_choices,
     list_campaigns,
     managed_cities,
-    remove_attachment,
     save_draft,
     starting_design,
 )

@@ -4,7 +4,7 @@ charts, a drill-down and an export of exactly what is shown."""
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.plans import board_campaigns
+from core.campaigns.targets import board_campaigns
 from core.metrics.rankings import (
     TOP_CHOICES,
     Board,

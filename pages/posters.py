@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.campaigns.plans import board_campaigns
+from core.campaigns.targets import board_campaigns
 from core.channels.codes import code_cities
 from core.platform.errors import DomainError
 from core.platform.permissions import Action

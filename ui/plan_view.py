@@ -8,10 +8,11 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from core.campaigns.attachments import attachment_content
 from core.campaigns.budget import Budget
 from core.campaigns.compliance import ComplianceHit
 from core.campaigns.design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
-from core.campaigns.plans import AttachmentRead, CampaignDetail, attachment_content
+from core.campaigns.plans import AttachmentRead, CampaignDetail
 from core.campaigns.review import DiffRow
 from core.campaigns.states import ACTION_LABELS, PlanAction
 from core.platform.clock import format_timestamp

@@ -1,5 +1,6 @@
-"""Campaigns (活动): create, save and copy drafts, list and read them with their budget,
-calendar, history and attachments. Submission and review live in core/campaigns/approvals.py."""
+"""Campaign plans (活动方案): create, save, copy and delete drafts, list and read them with
+their budget, calendar, history and names, and the choices the editor offers. Submission
+and review live in `approvals`, attachments in `attachments`, outlets and KPIs in `targets`."""
 
 from __future__ import annotations
 
@@ -45,13 +46,6 @@ from db.models import (
 )
 
 EDITABLE_STATES = (PlanState.DRAFT, PlanState.RETURNED)
-ATTACHMENT_TYPES = {
-    b"%PDF": "application/pdf",
-    b"\x89PNG": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-}
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-MAX_ATTACHMENTS = 10
 
 
 @dataclass(frozen=True)
@@ -478,93 +472,6 @@ def flat_design(session: Session, design: CampaignDesign) -> dict[str, str]:
     return flatten(design, names=design_names(session, design))
 
 
-# --- attachments -------------------------------------------------------------------------
-
-
-def add_attachment(
-    session: Session, *, actor: Actor, campaign_id: int, filename: str, data: bytes
-) -> AttachmentRead:
-    """PDF or image, at most 10 MB, the type judged by content not by name."""
-    content_type = next(
-        (t for magic, t in ATTACHMENT_TYPES.items() if data.startswith(magic)), None
-    )
-    problems = []
-    if content_type is None:
-        problems.append(FieldProblem("attachment", "附件只支持 PDF、PNG、JPEG 文件"))
-    if len(data) > MAX_ATTACHMENT_BYTES:
-        problems.append(
-            FieldProblem("attachment", f"附件不能超过 {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
-        )
-    if not data:
-        problems.append(FieldProblem("attachment", "附件是空文件"))
-    if problems:
-        raise ValidationFailed(problems, summary=f"附件「{filename}」未上传")
-    with write_transaction(session):
-        campaign = load_campaign(session, campaign_id)
-        ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
-        if campaign.state not in EDITABLE_STATES:
-            raise Conflict("已提交的方案不能再添加附件")
-        count = session.execute(
-            sa.select(sa.func.count()).where(CampaignAttachment.campaign_id == campaign_id)
-        ).scalar_one()
-        if count >= MAX_ATTACHMENTS:
-            raise ValidationFailed(
-                [FieldProblem("attachment", f"每个方案最多 {MAX_ATTACHMENTS} 个附件")]
-            )
-        row = CampaignAttachment(
-            campaign_id=campaign_id,
-            filename=filename[-120:],
-            content_type=content_type,
-            size=len(data),
-            data=data,
-            uploaded_by=actor.user_id,
-        )
-        session.add(row)
-        session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            action=AuditAction.ATTACHMENT_ADD,
-            target_type="campaign",
-            target_id=campaign_id,
-            summary=f"上传附件「{row.filename}」（{len(data) // 1024} KB）",
-        )
-        return AttachmentRead(row.id, row.filename, row.content_type, row.size, row.uploaded_at)
-
-
-def remove_attachment(session: Session, *, actor: Actor, attachment_id: int) -> None:
-    with write_transaction(session):
-        row = session.get(CampaignAttachment, attachment_id)
-        if row is None:
-            raise NotFound("附件不存在")
-        campaign = load_campaign(session, row.campaign_id)
-        ensure_campaign_allowed(session, actor, Action.MANAGE_CAMPAIGNS, campaign)
-        if campaign.state not in EDITABLE_STATES:
-            raise Conflict("已提交的方案不能删除附件")
-        session.delete(row)
-        audit.record(
-            session,
-            actor=actor,
-            action=AuditAction.ATTACHMENT_REMOVE,
-            target_type="campaign",
-            target_id=campaign.id,
-            summary=f"删除附件「{row.filename}」",
-        )
-
-
-def attachment_content(
-    session: Session, *, actor: Actor, attachment_id: int
-) -> tuple[str, str, bytes]:
-    """(filename, content type, bytes) for a download, for whoever may see the plan."""
-    row = session.get(CampaignAttachment, attachment_id)
-    if row is None:
-        raise NotFound("附件不存在")
-    ensure_campaign_allowed(
-        session, actor, Action.VIEW_CAMPAIGNS, load_campaign(session, row.campaign_id)
-    )
-    return row.filename, row.content_type, row.data
-
-
 # --- history ---------------------------------------------------------------------------
 
 
@@ -662,69 +569,3 @@ def managed_cities(session: Session, *, actor: Actor) -> list[tuple[int, str]]:
         .order_by(OrgUnit.code)
     )
     return [(i, n) for i, n in session.exec(query)]
-
-
-def target_outlets(session: Session, design: CampaignDesign) -> list[int]:
-    """The outlets a design targets, resolved against today's org tree: only outlets of the
-    design's city (one that moved to another city since keeps its place in the plan's
-    history, but gets no reminders or targets from it)."""
-    query = select(OrgUnit.id).where(
-        OrgUnit.level == OrgLevel.OUTLET, OrgUnit.city_id == design.city_id
-    )
-    if design.target_mode.value == "outlets":
-        query = query.where(OrgUnit.id.in_(design.target_outlet_ids or [-1]))
-    elif design.target_mode.value == "counties":
-        query = query.where(OrgUnit.county_id.in_(design.target_county_ids or [-1]))
-    return sorted(session.exec(query).all())
-
-
-# KPI of a design per board metric (the other metrics have no campaign target).
-KPI_OF_METRIC = {
-    "new_friends": "kpi_new_friends",
-    "conversions": "kpi_conversions",
-    "deposits": "kpi_deposits_fen",
-}
-
-
-@dataclass(frozen=True)
-class CampaignPeriod:
-    id: int
-    name: str
-    city_id: int
-    start_date: date
-    end_date: date
-    state: PlanState
-
-
-def board_campaigns(session: Session, *, actor: Actor) -> list[CampaignPeriod]:
-    """Approved-or-later campaigns whose period a board can cover (those the actor may see)."""
-    ensure_allowed(actor, Action.VIEW_METRICS)
-    query = (
-        select(Campaign)
-        .where(
-            Campaign.state.in_(
-                (PlanState.APPROVED, PlanState.SCHEDULED, PlanState.RUNNING, PlanState.ENDED)
-            )
-        )
-        .where(campaign_scope(actor, Action.VIEW_METRICS))
-        .order_by(Campaign.start_date.desc(), Campaign.id.desc())
-    )
-    return [
-        CampaignPeriod(c.id, c.name, c.city_id, c.start_date, c.end_date, c.state)
-        for c in session.exec(query)
-    ]
-
-
-def outlet_targets(session: Session, *, campaign_id: int, metric: str) -> dict[int, int]:
-    """Each target outlet's share of the campaign's KPI for `metric` (rounded up), or {}."""
-    field_name = KPI_OF_METRIC.get(metric)
-    campaign = session.get(Campaign, campaign_id)
-    if field_name is None or campaign is None:
-        return {}
-    design = CampaignDesign.model_validate(campaign.design)
-    outlets = target_outlets(session, design)
-    total = getattr(design, field_name)
-    if not outlets or total <= 0:
-        return {}
-    share = -(-total // len(outlets))
-    return dict.fromkeys(outlets, share)

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from core.campaigns import approvals, review, stages
 from core.campaigns.design import CampaignDesign
-from core.campaigns.plans import target_outlets
+from core.campaigns.targets import target_outlets
 from core.channels import codes as channels
 from core.jobs.scheduler import JobSpec, job
 from core.metrics import data_quality as quality

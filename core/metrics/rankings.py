@@ -182,7 +182,8 @@ def _rank_scope(
 def _targets(session: Session, actor: Actor, query: BoardQuery) -> dict[int, int]:
     if query.campaign_id is None:
         return {}
-    from core.campaigns.plans import ensure_campaign_allowed, load_campaign, outlet_targets
+    from core.campaigns.plans import ensure_campaign_allowed, load_campaign
+    from core.campaigns.targets import outlet_targets
 
     campaign = load_campaign(session, query.campaign_id)
     ensure_campaign_allowed(session, actor, Action.VIEW_METRICS, campaign)

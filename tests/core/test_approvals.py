@@ -10,10 +10,10 @@ from sqlmodel import Session, select
 
 from core.campaigns import approvals, review, states
 from core.campaigns.approvals import Decision, decide_plan, submit_plan
+from core.campaigns.attachments import add_attachment
 from core.campaigns.budget import budget_for, city_budgets, set_city_budgets
 from core.campaigns.compliance import seed_default_terms
 from core.campaigns.plans import (
-    add_attachment,
     campaign_detail,
     copy_campaign,
     delete_draft,

@@ -113,7 +113,8 @@ def test_an_outlet_that_moves_city_takes_its_codes_and_leaves_its_merchants(
     session: Session,
 ) -> None:
     from core.campaigns.design import TargetMode
-    from core.campaigns.plans import copy_campaign, save_draft, target_outlets
+    from core.campaigns.plans import copy_campaign, save_draft
+    from core.campaigns.targets import target_outlets
     from core.channels.codes import batch_codes, list_codes
     from core.platform.errors import ValidationFailed
     from core.platform.permissions import Actor

@@ -20,7 +20,6 @@ from sqlmodel import Session, SQLModel
 from core.campaigns.design import CampaignDesign, TargetMode
 from core.campaigns.merchants import MerchantInput, list_merchants, save_merchant
 from core.campaigns.plans import (
-    board_campaigns,
     campaign_detail,
     editor_choices,
     list_campaigns,
@@ -28,6 +27,7 @@ from core.campaigns.plans import (
     save_draft,
 )
 from core.campaigns.review import compare_versions, review_queue
+from core.campaigns.targets import board_campaigns
 from core.channels.codes import (
     CodeInput,
     batch_codes,

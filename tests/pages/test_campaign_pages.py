@@ -2,9 +2,11 @@
 
 from sqlmodel import Session, select
 
+from core.campaigns import attachments
 from core.campaigns import plans as campaigns
 from core.campaigns.approvals import Decision, decide_plan, submit_plan
-from core.campaigns.plans import add_attachment, save_draft
+from core.campaigns.attachments import add_attachment
+from core.campaigns.plans import save_draft
 from db.engine import get_engine
 from db.models import Campaign, Merchant, Notification, PlanState, ReviewStage, Role
 from tests.factories import complete_design, make_stages
@@ -122,7 +124,7 @@ def test_plan_attachments_are_listed_without_loading_their_bytes(
         add_attachment(session, actor=planner, campaign_id=cid, filename="说明.pdf", data=pdf)
         submit_plan(session, actor=planner, campaign_id=cid)
     loads: list[int] = []
-    real = campaigns.attachment_content
+    real = attachments.attachment_content
     for module in (campaigns, plan_view, plan_detail):  # wherever a page might call it from
         monkeypatch.setattr(
             module,
