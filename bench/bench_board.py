@@ -18,7 +18,8 @@ from sqlmodel import Session
 
 from bench.common import DATA_DIR, Result, ensure_postgres_database, timed
 from bench.national import END, build
-from core.metrics.rankings import BoardQuery, city_ranking, leaderboard
+from core.metrics.cities import city_ranking
+from core.metrics.rankings import BoardQuery, leaderboard
 from core.platform.periods import Period
 from core.platform.permissions import Actor
 from db.engine import get_engine

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.metrics.rankings import city_ranking
+from core.metrics.cities import city_ranking
 from core.metrics.values import METRICS, latest_date
 from core.platform.formatting import change_text, format_metric, metric_number, round_half_up, yuan
 from core.platform.permissions import Action

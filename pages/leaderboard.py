@@ -5,16 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core.campaigns.targets import board_campaigns
-from core.metrics.rankings import (
-    TOP_CHOICES,
-    Board,
-    BoardQuery,
-    OutletDetail,
-    board_scopes,
-    leaderboard,
-    outlet_detail,
-    rank_history,
-)
+from core.metrics.outlet_detail import OutletDetail, outlet_detail, rank_history
+from core.metrics.rankings import TOP_CHOICES, Board, BoardQuery, board_scopes, leaderboard
 from core.metrics.values import latest_date
 from core.platform.errors import DomainError
 from core.platform.formatting import change_text, format_metric, metric_number

@@ -201,7 +201,7 @@ def _plans_waiting(session: Session, actor: Actor, today: date) -> list[Attentio
 @attention_source
 def _own_rank(session: Session, actor: Actor, today: date) -> list[AttentionItem]:
     """An outlet manager lands on where their outlet stands (新增好友, last 30 days)."""
-    from core.metrics.rankings import my_position
+    from core.metrics.outlet_detail import my_position
     from core.platform.periods import Period
 
     if actor.outlet_id is None or metrics.latest_date(session) is None:

@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 from sqlmodel import Session
 
+from core.metrics.cities import city_ranking
 from core.metrics.importing import import_metrics
-from core.metrics.rankings import (
-    BoardQuery,
-    city_ranking,
-    competition_ranks,
-    leaderboard,
-    outlet_detail,
-)
+from core.metrics.outlet_detail import outlet_detail
+from core.metrics.rankings import BoardQuery, competition_ranks, leaderboard
 from core.platform.errors import PermissionDenied
 from core.platform.periods import Period
 from db.models import Role
@@ -326,7 +322,7 @@ def test_campaign_period_brings_each_outlets_target(session: Session, world) -> 
 
 def test_rank_history_from_daily_snapshots(session: Session, world) -> None:
     from core.jobs import tasks as jobs
-    from core.metrics.rankings import rank_history
+    from core.metrics.outlet_detail import rank_history
     from core.platform.clock import SHANGHAI
     from core.platform.permissions import Actor
 

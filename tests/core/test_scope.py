@@ -40,7 +40,8 @@ from core.channels.events import NewEvent, add_events
 from core.channels.funnel import GroupBy, daily, funnel, import_events
 from core.channels.staff import hand_over
 from core.metrics.data_quality import report as quality_report
-from core.metrics.rankings import board_scopes, rank_history
+from core.metrics.outlet_detail import rank_history
+from core.metrics.rankings import board_scopes
 from core.platform.clock import SHANGHAI
 from core.platform.errors import DomainError, PermissionDenied
 from core.platform.org import units_in_scope
