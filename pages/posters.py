@@ -10,7 +10,7 @@ from core.channels.codes import code_cities
 from core.platform.errors import DomainError
 from core.platform.permissions import Action
 from core.platform.references import BINDABLE_STATES
-from core.posters.render import load_upload_image, render_poster, to_pdf, to_png
+from core.posters.render import render_poster, to_pdf, to_png
 from core.posters.studio import batch_posters, campaign_content, poster_hits
 from core.posters.templates import (
     MAX_BENEFITS,
@@ -21,6 +21,7 @@ from core.posters.templates import (
     load_templates,
     sample_content,
 )
+from core.posters.uploads import load_upload_image
 from ui import plan_view, widgets
 
 actor = widgets.require(Action.MANAGE_POSTERS)

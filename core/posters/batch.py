@@ -26,13 +26,8 @@ import numpy as np
 from PIL import Image
 
 from core.platform.errors import DomainError, FieldProblem, ValidationFailed
-from core.posters.render import (
-    check_content,
-    draw_personal,
-    static_key,
-    static_layer,
-    validate_content,
-)
+from core.posters.checks import validate_content
+from core.posters.render import check_content, draw_personal, static_key, static_layer
 from core.posters.templates import PosterContent, PosterJob, PosterTemplate
 
 # ---------------------------------------------------------------------------------------------

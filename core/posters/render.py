@@ -1,17 +1,15 @@
-"""Drawing posters (海报): a template and its content, checked, drawn as an image and saved as
-PNG or PDF. Uploaded backgrounds and logos are sniffed and size-checked here too.
+"""Drawing posters (海报): a template and its content, checked (`checks`), drawn as an image
+and saved as PNG or PDF. Uploaded backgrounds and logos come through `uploads`.
 
 Pure functions: no database, no Streamlit. A batch usually differs only in the outlet name,
 the staff name and the QR code, so everything else is drawn once per process (the "static
-layer", cached) and each poster draws only its own footer; `core.posters.batch` uses that.
+layer", cached) and each poster draws only its own footer; `batch` uses that.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import warnings
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -19,14 +17,10 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 from core.channels.qr import qr_in_box
-from core.platform.errors import FieldProblem, ValidationFailed
+from core.platform.errors import ValidationFailed
+from core.posters.checks import validate_content
 from core.posters.fonts import BOLD, font
 from core.posters.templates import (
-    FIELD_LABELS,
-    HEX_COLOR,
-    LIMITS,
-    MAX_BENEFITS,
-    QR_POSITIONS,
     BenefitsBox,
     Box,
     FooterLayout,
@@ -46,186 +40,10 @@ from core.posters.text_fit import (
     fit_list,
     fit_text,
 )
+from core.posters.uploads import decoded_upload
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-MAX_UPLOAD_PIXELS = 20_000_000
 PDF_DPI = 150
 _SUPERSAMPLE = 3  # shapes are drawn 3x and scaled down: smooth curves without a vector library
-
-
-# ---------------------------------------------------------------------------------------------
-# Validating content and uploads
-
-
-@lru_cache(maxsize=1)
-def _notdef_mask() -> bytes:
-    # A noncharacter is never in a font: what FreeType draws for it is the .notdef box.
-    return bytes(font(32).getmask("\U0010ffff"))
-
-
-@lru_cache(maxsize=8192)
-def has_glyph(char: str) -> bool:
-    """Whether the poster font draws `char` (otherwise it would print as a box, 豆腐块)."""
-    if char.isspace():
-        return True
-    mask = font(32).getmask(char)
-    return bytes(mask) != _notdef_mask() or mask.size == (0, 0)
-
-
-def _text_problems(name: str, text: str, limit: int, *, required: bool) -> list[FieldProblem]:
-    label = FIELD_LABELS.get(name, name)
-    clean = text.strip() if isinstance(text, str) else ""
-    if not isinstance(text, str):
-        return [FieldProblem(name, f"{label}须为文字")]
-    if required and not clean:
-        return [FieldProblem(name, f"请填写{label}")]
-    problems = []
-    length = len(clean.replace("\n", ""))
-    if length > limit:
-        problems.append(FieldProblem(name, f"{label}最多 {limit} 个字（现有 {length} 个）"))
-    missing = sorted({ch for ch in clean if not has_glyph(ch)})
-    if missing:
-        shown = "".join(missing[:5])
-        problems.append(FieldProblem(name, f"{label}含有海报字体无法显示的字符：{shown}"))
-    return problems
-
-
-def _paint_problems(name: str, paint: Any) -> list[FieldProblem]:
-    label = FIELD_LABELS[name]
-    if isinstance(paint, str):
-        return (
-            [] if HEX_COLOR.match(paint) else [FieldProblem(name, f"{label}颜色须为 #RRGGBB 格式")]
-        )
-    if isinstance(paint, Gradient):
-        if not 2 <= len(paint.colors) <= 3:
-            return [FieldProblem(name, f"{label}渐变须有 2–3 种颜色")]
-        if not all(isinstance(c, str) and HEX_COLOR.match(c) for c in paint.colors):
-            return [FieldProblem(name, f"{label}渐变颜色须为 #RRGGBB 格式")]
-        if not math.isfinite(paint.angle):
-            return [FieldProblem(name, f"{label}渐变角度无效")]
-        return []
-    if isinstance(paint, bytes):
-        if not paint:
-            return [FieldProblem(name, f"{label}图片为空")]
-        if len(paint) > MAX_UPLOAD_BYTES:
-            return [
-                FieldProblem(name, f"{label}图片不能超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
-            ]
-        return []
-    return [FieldProblem(name, f"{label}须为颜色、渐变或图片")]
-
-
-def validate_content(template: PosterTemplate, content: PosterContent) -> list[FieldProblem]:
-    """Everything wrong with `content` for `template`, each with a Chinese message; empty
-    when it can be rendered (text that cannot fit its box is only found by rendering)."""
-    problems = [
-        *_text_problems("title", content.title, LIMITS["title"], required=True),
-        *_text_problems("subtitle", content.subtitle, LIMITS["subtitle"], required=False),
-        *_text_problems("date_line", content.date_line, LIMITS["date_line"], required=False),
-        *_text_problems("outlet_name", content.outlet_name, LIMITS["outlet_name"], required=True),
-        *_text_problems("staff_name", content.staff_name, LIMITS["staff_name"], required=False),
-    ]
-    benefits = [b for b in content.benefits if isinstance(b, str) and b.strip()]
-    if not benefits:
-        problems.append(FieldProblem("benefits", "请至少填写 1 条权益"))
-    elif len(content.benefits) > MAX_BENEFITS:
-        problems.append(FieldProblem("benefits", f"权益最多 {MAX_BENEFITS} 条"))
-    for number, benefit in enumerate(content.benefits, start=1):
-        for problem in _text_problems("benefits", benefit, LIMITS["benefit"], required=True):
-            problems.append(replace(problem, message=f"第 {number} 条{problem.message}"))
-    if content.qr_png is None and not (content.qr_url and content.qr_url.strip()):
-        problems.append(FieldProblem("qr", "缺少二维码：请提供活码链接或二维码图片"))
-    if content.qr_url is not None and len(content.qr_url) > 500:
-        problems.append(FieldProblem("qr", "二维码链接最多 500 个字符"))
-    if content.qr_png is not None and not content.qr_png:
-        problems.append(FieldProblem("qr", "二维码图片为空"))
-    if content.background is not None:
-        problems += _paint_problems("background", content.background)
-    if content.logo is not None:
-        problems += _paint_problems("logo", content.logo)
-    if content.qr_position is not None:
-        if content.qr_position not in QR_POSITIONS:
-            problems.append(FieldProblem("qr_position", "二维码位置只能是底部居中、左下角或右下角"))
-        elif content.qr_position not in dict(template.footers):
-            problems.append(
-                FieldProblem("qr_position", f"模板「{template.name}」不支持这个二维码位置")
-            )
-    return problems
-
-
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-)
-
-
-def _sniff(data: bytes) -> str | None:
-    for magic, kind in _MAGIC:
-        if data.startswith(magic):
-            return kind
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return None
-
-
-def load_upload_image(
-    data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS
-) -> Image.Image:
-    """An uploaded background or logo as a loaded RGB/RGBA image, or ValidationFailed.
-
-    Only PNG, JPEG and WebP, judged by the bytes (not the file name); the pixel count is
-    checked from the header before anything is decoded, so a small file claiming a huge
-    image (a decompression bomb) never reaches the decoder.
-    """
-
-    def refuse(message: str) -> ValidationFailed:
-        return ValidationFailed([FieldProblem("image", message)], summary="图片无法使用")
-
-    if not isinstance(data, bytes | bytearray) or not data:
-        raise refuse("图片文件为空")
-    if len(data) > max_bytes:
-        raise refuse(
-            f"图片不能超过 {max_bytes / 1024 / 1024:g} MB（当前 {len(data) / 1024 / 1024:.1f} MB）"
-        )
-    kind = _sniff(bytes(data[:16]))
-    if kind is None:
-        raise refuse("只支持 PNG、JPEG 或 WebP 格式的图片")
-    too_big = f"图片像素过多，请缩小到 {max_pixels // 1_000_000} 百万像素以内"
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between its limit and twice it; make that a refusal too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data), formats=[kind])
-            width, height = probe.size
-            if width <= 0 or height <= 0 or width * height > max_pixels:
-                raise refuse(too_big)
-            probe.verify()  # checksums and chunk structure, without decoding pixels
-            image = Image.open(io.BytesIO(data), formats=[kind])
-            image.load()  # a cut-off file raises here (unless LOAD_TRUNCATED_IMAGES is set)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise refuse(too_big) from None
-    except ValidationFailed:
-        raise
-    except Exception:
-        # Pillow reports broken files as OSError, SyntaxError, ValueError, struct.error, …
-        raise refuse("图片文件已损坏或不完整，请重新导出后上传") from None
-    image = _eight_bit(ImageOps.exif_transpose(image))  # phone photos are stored sideways
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    return image.convert("RGBA" if has_alpha else "RGB")
-
-
-def _eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit and 32-bit grey images as 8-bit grey. Pillow's own convert() clips them
-    instead of scaling (a 16-bit grey photo would come out white)."""
-    if image.mode.startswith("I;16"):
-        grey = np.asarray(image, dtype=np.uint16) >> 8
-    elif image.mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max(initial=0) > 255 else 255.0
-        grey = np.clip(values * (255.0 / top), 0, 255)
-    else:
-        return image
-    return Image.fromarray(grey.astype(np.uint8), mode="L")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +281,7 @@ def _draw_logo(canvas: Image.Image, style: LogoBox, logo: bytes | None) -> None:
         )
         _draw_text(canvas, wordmark, style.fallback_text, "logo")
         return
-    mark = _decoded_upload(logo).copy()
+    mark = decoded_upload(logo).copy()
     mark.thumbnail((style.w, style.h), Image.Resampling.LANCZOS)
     x = round(
         _line_x(TextBox(0, 0, style.w, style.h, 1, 1, align=style.align), style.box, mark.width)
@@ -475,17 +293,11 @@ def _draw_logo(canvas: Image.Image, style: LogoBox, logo: bytes | None) -> None:
         canvas.paste(mark, (x, y))
 
 
-@lru_cache(maxsize=4)
-def _decoded_upload(data: bytes) -> Image.Image:
-    """Uploads are decoded once per process: a batch repeats the same background and logo."""
-    return load_upload_image(data)
-
-
 def _background(template: PosterTemplate, override: str | Gradient | bytes | None) -> Image.Image:
     size = (template.width, template.height)
     paint = template.background if override is None else override
     if isinstance(paint, bytes):
-        photo = ImageOps.fit(_decoded_upload(paint).convert("RGB"), size, Image.Resampling.LANCZOS)
+        photo = ImageOps.fit(decoded_upload(paint).convert("RGB"), size, Image.Resampling.LANCZOS)
         if template.photo_overlay is not None:
             fill, alpha = _fill_image(template.photo_overlay, *size, 1.0)
             photo.paste(fill, (0, 0), alpha)
@@ -541,7 +353,7 @@ def static_key(template: PosterTemplate, content: PosterContent) -> tuple[Any, .
 
 def _qr_tile(content: PosterContent, size: int) -> Image.Image:
     if content.qr_png is not None:
-        code = _decoded_upload(content.qr_png)
+        code = decoded_upload(content.qr_png)
         if code.mode == "RGBA":  # a transparent background must read as white, not black
             white = Image.new("RGB", code.size, (255, 255, 255))
             white.paste(code, (0, 0), code.getchannel("A"))

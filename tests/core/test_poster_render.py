@@ -21,16 +21,9 @@ from PIL import Image
 
 from core.platform.errors import ValidationFailed
 from core.posters.batch import poster_png, render_many
+from core.posters.checks import has_glyph, validate_content
 from core.posters.fonts import BLACK, BOLD, REGULAR, font
-from core.posters.render import (
-    _draw_text,
-    has_glyph,
-    load_upload_image,
-    render_poster,
-    to_pdf,
-    to_png,
-    validate_content,
-)
+from core.posters.render import _draw_text, render_poster, to_pdf, to_png
 from core.posters.templates import (
     QR_POSITIONS,
     Box,
@@ -43,6 +36,7 @@ from core.posters.templates import (
     sample_content,
 )
 from core.posters.text_fit import block_height, fit_text
+from core.posters.uploads import load_upload_image
 
 URL = "https://yh.example.cn/c/k7mq2x9wpr"
 NO_START = "，。、；：！？）》」』】…"
