@@ -1,5 +1,5 @@
 """Event import: storing a file of scan/friend/group/conversion events through
-`channels.add_events` (a few INSERT … ON CONFLICT DO NOTHING statements) against the loop the
+`events.add_events` (a few INSERT … ON CONFLICT DO NOTHING statements) against the loop the
 import used before: look each event up, insert it if new, flush. Both store the same events,
 first into an empty table, then again (all duplicates); SQLite and PostgreSQL. A full
 `import_events` of the same events as a CSV file (parse, validate, hash, store) is timed too."""

@@ -1,5 +1,5 @@
 """Importing daily outlet metrics (网点日报) from CSV/XLSX: validate every cell (dates inside
-the import window, `tabular.DateWindow`), then write the whole file or nothing, and bring
+the import window, `cells.DateWindow`), then write the whole file or nothing, and bring
 the running-total snapshots in step."""
 
 from __future__ import annotations

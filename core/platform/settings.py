@@ -37,7 +37,7 @@ class Settings:
     session_max_hours: int
     scheduler_enabled: bool
     customer_salt: str
-    metrics_earliest: date  # imported dates before it are refused (core/tabular.DateWindow)
+    metrics_earliest: date  # imported dates before it are refused (core.platform.cells.DateWindow)
     login_attempts_per_minute: int
 
     @property
