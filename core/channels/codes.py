@@ -84,9 +84,11 @@ class CodeRead:
     active_until: date | None
     problem: str | None  # why the code can no longer work, if it cannot
     personal_staff: str | None  # the one staff member a personal code (专属活码) adds customers to
+    enabled: bool = True
+    active_from: date | None = None
 
 
-def _problems(
+def code_problems(
     session: Session, actor: Actor, data: CodeInput, outlet: OrgUnit
 ) -> list[FieldProblem]:
     problems = [FieldProblem("slots", p) for p in slot_problems(data.slots)]
@@ -124,7 +126,7 @@ def _problems(
     return problems
 
 
-def _outlet(session: Session, outlet_id: int) -> OrgUnit:
+def code_outlet(session: Session, outlet_id: int) -> OrgUnit:
     outlet = session.get(OrgUnit, outlet_id)
     if outlet is None or outlet.level != OrgLevel.OUTLET:
         raise NotFound("网点不存在")
@@ -132,9 +134,9 @@ def _outlet(session: Session, outlet_id: int) -> OrgUnit:
 
 
 def create_code(session: Session, *, actor: Actor, data: CodeInput) -> CodeRead:
-    outlet = _outlet(session, data.outlet_id)
+    outlet = code_outlet(session, data.outlet_id)
     ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES, outlet)
-    problems = _problems(session, actor, data, outlet)
+    problems = code_problems(session, actor, data, outlet)
     if problems:
         raise ValidationFailed(problems, summary="活码未创建")
     with write_transaction(session):
@@ -345,6 +347,11 @@ def code_problem(code: ChannelCode, pool: Pool, today: date) -> str | None:
     return None
 
 
+def read_code(session: Session, code: ChannelCode) -> CodeRead:
+    """One stored code as pages see it."""
+    return _reads(session, [code])[0]
+
+
 def _read(session: Session, code: ChannelCode) -> CodeRead:
     return _reads(session, [code])[0]
 
@@ -386,6 +393,8 @@ def _code_read(code: ChannelCode, pool: Pool, outlet_name: str, today: date) -> 
         code.active_until,
         code_problem(code, pool, today),
         primaries[0].name if len(primaries) == 1 else None,
+        code.enabled,
+        code.active_from,
     )
 
 

@@ -42,6 +42,10 @@ class AuditAction(StrEnum):
     SETTINGS_CHANGE = "settings.change"
     CODE_CREATE = "code.create"
     CODE_UPDATE = "code.update"
+    CODE_EXTEND = "code.extend"
+    CODE_RESTAFF = "code.restaff"
+    CODE_DISABLE = "code.disable"
+    CODE_ENABLE = "code.enable"
     STAFF_HANDOVER = "staff.handover"
     EVENTS_IMPORT = "events.import"
     POSTER_EXPORT = "poster.export"
@@ -77,6 +81,10 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.SETTINGS_CHANGE: "修改设置",
     AuditAction.CODE_CREATE: "创建活码",
     AuditAction.CODE_UPDATE: "修改活码",
+    AuditAction.CODE_EXTEND: "延长活码有效期",
+    AuditAction.CODE_RESTAFF: "更换接待员工",
+    AuditAction.CODE_DISABLE: "停用活码",
+    AuditAction.CODE_ENABLE: "启用活码",
     AuditAction.STAFF_HANDOVER: "离职继承",
     AuditAction.EVENTS_IMPORT: "导入渠道事件",
     AuditAction.POSTER_EXPORT: "导出海报",

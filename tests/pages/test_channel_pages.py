@@ -1,9 +1,12 @@
 """渠道活码 and 渠道转化 pages."""
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 
 from core.channels.codes import CodeInput, create_code
 from core.channels.events import record_event
+from core.platform.clock import shanghai_today
 from db.engine import get_engine
 from db.models import ChannelCode, ChannelType, EventType, Role
 from tests.factories import make_staff
@@ -80,3 +83,46 @@ def test_planner_creates_one_code_with_the_form_and_bad_input_is_refused(
     assert not at.error
     with Session(get_engine(sqlite_url)) as session:
         assert session.exec(select(ChannelCode.name)).all() == ["五一路柜台"]
+
+
+def test_planner_manages_a_dead_code_on_the_page(app_for, world, sqlite_url) -> None:
+    """管理活码: extend, re-staff, edit and disable, each visible at once on the page."""
+    with Session(get_engine(sqlite_url)) as session:
+        zhang = make_staff(session, "O111", "张三")
+        li = make_staff(session, "O111", "李四")
+        create_code(
+            session,
+            actor=world[1][Role.CITY_PLANNER],
+            data=CodeInput(
+                name="旧柜台码",
+                channel_type=ChannelType.COUNTER,
+                outlet_id=world[0].outlets["O111"].id,
+                staff_ids=(zhang,),
+                active_until=shanghai_today() - timedelta(days=1),
+            ),
+        )
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/codes.py").run()
+    assert not at.exception
+    at.segmented_control(key="manage_what").set_value("延长有效期").run()
+    code_id = at.selectbox(key="manage_code").value
+    at.date_input(key=f"manage_until_{code_id}").set_value(shanghai_today() + timedelta(days=9))
+    at.button(key="manage_extend").click().run()
+    assert not at.exception and not at.error
+    assert any("有效期已改为" in s.value for s in at.success)
+    at.segmented_control(key="manage_what").set_value("更换接待员工").run()
+    at.multiselect(key=f"manage_{code_id}_staff_{world[0].outlets['O111'].id}").select(li)
+    at.button(key="manage_restaff").click().run()
+    assert any("接待员工已更换" in s.value for s in at.success)
+    at.segmented_control(key="manage_what").set_value("修改设置").run()
+    at.text_input(key=f"edit_{code_id}_name").input("新柜台码")
+    at.button(key="manage_save").click().run()
+    assert not at.error, [e.value for e in at.error]
+    at.segmented_control(key="manage_what").set_value("启用/停用").run()
+    at.button(key="manage_disable").click().run()
+    assert not at.exception and not at.error
+    with Session(get_engine(sqlite_url)) as session:
+        code = session.get(ChannelCode, code_id)
+        assert (code.name, code.enabled) == ("新柜台码", False)
+        assert code.active_until == shanghai_today() + timedelta(days=9)
+    assert "正常" not in at.dataframe[0].value["状态"].tolist()
