@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core.bootstrap import ensure_database
+from core.channels.wecom import service as wecom
 from core.jobs.scheduler import build_scheduler
 from core.platform.settings import get_settings
 from ui.routes import routes
@@ -29,7 +30,10 @@ async def lifespan(_app: st.App):
         # processes comes from the job_run claim in the database (core/jobs/scheduler.py).
         scheduler = build_scheduler()
         scheduler.start()
+    # Live WeCom mode only: the outbox worker that makes the calls to WeCom.
+    wecom.start()
     yield {}
+    wecom.stop()
     if scheduler is not None:
         scheduler.shutdown(wait=False)
 

@@ -1,5 +1,5 @@
-"""Plain HTTP routes served beside the Streamlit app (see app.py): login, logout, health and
-the channel-code scans.
+"""Plain HTTP routes served beside the Streamlit app (see app.py): login, logout, health,
+the channel-code scans and WeCom's server callbacks.
 
 They call core like pages do. Login lives here because only an HTTP response can set an
 HttpOnly cookie, and a cookie is what survives a reload or a second tab.
@@ -34,6 +34,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from core.channels import events
+from core.channels.wecom import callbacks
+from core.channels.wecom import service as wecom
+from core.channels.wecom.crypto import MAX_BODY_BYTES, CallbackRefused
 from core.platform import auth
 from core.platform.ratelimit import SlidingWindowLimiter
 from core.platform.settings import get_settings
@@ -250,6 +253,44 @@ async def unknown_code(_request: Request) -> Response:
     return _page("二维码不存在", "这个二维码不存在，请向网点工作人员索取最新的二维码。", 404)
 
 
+# --- WeCom callbacks ---------------------------------------------------------------------
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The body, or None when it is larger than any WeCom callback."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def wecom_callback(request: Request) -> Response:
+    """WeCom's server callbacks: GET verifies the URL (answers the decrypted echostr), POST
+    brings an encrypted event. Anything not signed with our token, not for our corp or older
+    than 5 minutes is refused with 403 and writes nothing. The event is stored in a worker
+    thread (the event loop keeps serving); calls back to WeCom are queued, not made here."""
+    if not get_settings().wecom_enabled:
+        return PlainTextResponse("WeCom is not configured", status_code=404)
+    params = {k: v[:512] for k, v in request.query_params.items()}
+    try:
+        if request.method == "GET":
+            echo = await anyio.to_thread.run_sync(callbacks.verify_url, params)
+            return PlainTextResponse(echo)
+        body = await _bounded_body(request)
+        if body is None:
+            raise CallbackRefused("body too large")
+        received = await anyio.to_thread.run_sync(callbacks.receive, params, body)
+    except CallbackRefused as exc:
+        log.warning("WeCom callback refused: %s", exc)
+        return PlainTextResponse("forbidden", status_code=403)
+    if received.queued:
+        wecom.wake()
+    return PlainTextResponse("success")
+
+
 async def health(_request: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -260,4 +301,5 @@ routes = [
     Route("/healthz", health),
     Route("/c/{slug}", scan),  # GET, and HEAD (Starlette adds it) which counts nothing
     Route("/c/{rest:path}", unknown_code),
+    Route("/wecom/callback", wecom_callback, methods=["GET", "POST"]),
 ]

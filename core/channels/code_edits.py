@@ -18,6 +18,7 @@ from core.channels.codes import (
     code_problems,
     read_code,
 )
+from core.channels.wecom_queue import queue_contact_way
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.clock import shanghai_today, utcnow
@@ -124,7 +125,7 @@ def edit_code(session: Session, *, actor: Actor, code_id: int, data: CodeInput) 
             before={k: before[k] for k in changed},
             after=changed,
         )
-        _after_change(session, code, "update")
+        _after_change(session, code)
     return read_code(session, code)
 
 
@@ -153,7 +154,7 @@ def extend_code(
             before={"active_until": before},
             after={"active_until": active_until.isoformat() if active_until else None},
         )
-        _after_change(session, code, "update")
+        _after_change(session, code)
     return read_code(session, code)
 
 
@@ -209,7 +210,7 @@ def restaff_code(
             before=before,
             after={"staff": list(staff_ids), "fallback": list(fallback_staff_ids)},
         )
-        _after_change(session, code, "update")
+        _after_change(session, code)
     return read_code(session, code)
 
 
@@ -234,9 +235,11 @@ def set_code_enabled(session: Session, *, actor: Actor, code_id: int, enabled: b
             before={"enabled": not enabled},
             after={"enabled": enabled},
         )
-        _after_change(session, code, "update" if enabled else "delete")
+        _after_change(session, code)
     return read_code(session, code)
 
 
-def _after_change(session: Session, code: ChannelCode, op: str) -> None:
-    """Hook for what must follow a change inside the same transaction (none yet)."""
+def _after_change(session: Session, code: ChannelCode) -> None:
+    """In live WeCom mode the code's contact way follows the change (created, updated or
+    deleted when the queued call runs, from the code as it is then)."""
+    queue_contact_way(session, code.id)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.channels.assignment import slot_problems
+from core.channels.wecom_queue import queue_contact_way
 from core.platform import audit, notifications
 from core.platform.audit import AuditAction
 from core.platform.clock import shanghai_today
@@ -185,6 +186,7 @@ def _insert(session: Session, actor: Actor, data: CodeInput, outlet: OrgUnit) ->
             "rule": data.rule.value,
         },
     )
+    queue_contact_way(session, code.id)  # live WeCom: the code's contact way (联系我)
     return code
 
 

@@ -118,9 +118,10 @@ def _scan_decision(
             410, message=f"暂时无人接待（{pick.reason}），请稍后再试或到网点咨询。"
         ), None
     link, staff = next((m, s) for m, s in pool if s.id == pick.staff_id)
-    answer = ScanAnswer(
-        302, location=staff.contact_url or f"{get_settings().base_url}/", staff_id=staff.id
-    )
+    # Live WeCom: the code's own contact way (its QR page adds the customer with the
+    # code's state); otherwise the staff member's hand-typed contact link.
+    location = code.wecom_qr_url or staff.contact_url or f"{get_settings().base_url}/"
+    answer = ScanAnswer(302, location=location, staff_id=staff.id)
     return answer, _ScanPick(code, link, staff, pick.cursor)
 
 
@@ -222,7 +223,8 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
 
     An event delivered twice (same code, customer, type and time) is skipped by the
     database's unique key, so a file of many thousands costs a few statements, not a lookup
-    per row. Each new add_friend counts toward its code's adds (the maximum-adds cap).
+    per row. Each new add_friend counts toward its code's adds (the maximum-adds cap), each
+    new loss toward its losses.
     Times outside the import window are refused before anything is stored."""
     _ensure_in_window([event.at for event in events])
     session.flush()  # the statement below bypasses the unit of work
@@ -233,7 +235,8 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
         .returning(ChannelEvent.__table__.c.code_id, ChannelEvent.__table__.c.event_type)
     )
     codes = {event.code.id: event.code for event in events}
-    friends: Counter[int] = Counter()
+    counted = {EventType.ADD_FRIEND: "adds_count", EventType.LOSS: "losses_count"}
+    tally: Counter[tuple[int, str]] = Counter()
     new = 0
     for start in range(0, len(events), EVENT_BATCH):
         batch = events[start : start + EVENT_BATCH]
@@ -250,18 +253,18 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
         ]
         for code_id, event_type in session.execute(statement, rows):
             new += 1
-            if EventType(event_type) is EventType.ADD_FRIEND:
-                friends[code_id] += 1
-    for code_id, count in friends.items():
+            if (column := counted.get(EventType(event_type))) is not None:
+                tally[(code_id, column)] += 1
+    for (code_id, column), count in tally.items():
         # Counted in SQL: the code object may have been read before a scan or a callback
         # elsewhere added to the same count.
         session.execute(
             sa.update(ChannelCode)
             .where(ChannelCode.id == code_id)
-            .values(adds_count=ChannelCode.adds_count + count),
+            .values({column: getattr(ChannelCode, column) + count}),
             execution_options={"synchronize_session": False},
         )
-        session.expire(codes[code_id], ["adds_count"])
+        session.expire(codes[code_id], [column])
     return new
 
 

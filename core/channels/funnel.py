@@ -37,6 +37,7 @@ IMPORT_COLUMNS = (
     Column("staff", "员工企微ID", aliases=("staff_userid",), required=False),
 )
 STAGES = (EventType.SCAN, EventType.ADD_FRIEND, EventType.JOIN_GROUP, EventType.CONVERT)
+COUNTED = (*STAGES, EventType.LOSS)  # losses (WeCom callbacks) are shown beside the stages
 
 
 def _parse_time(value: object, window: DateWindow) -> datetime:
@@ -157,7 +158,7 @@ class FunnelRow:
 
 def funnel_total(rows: list[FunnelRow]) -> FunnelRow:
     """All rows added up (the page's headline numbers and the funnel chart)."""
-    return FunnelRow("合计", {stage: sum(r.counts[stage] for r in rows) for stage in STAGES})
+    return FunnelRow("合计", {stage: sum(r.counts[stage] for r in rows) for stage in COUNTED})
 
 
 def _scoped_codes(actor: Actor) -> sa.Select:
@@ -192,7 +193,7 @@ def funnel(
     )
     if campaign_id:
         query = query.where(ChannelCode.campaign_id == campaign_id)
-    counts: dict[str, dict[EventType, int]] = defaultdict(lambda: dict.fromkeys(STAGES, 0))
+    counts: dict[str, dict[EventType, int]] = defaultdict(lambda: dict.fromkeys(COUNTED, 0))
     for group, event, count in session.execute(query):
         label = CHANNEL_TYPE_LABELS[group] if group_by is GroupBy.CHANNEL_TYPE else str(group)
         counts[label][EventType(event)] += count

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core.channels.wecom_queue import queue_contact_way, queue_transfer
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.clock import shanghai_today
@@ -43,9 +44,10 @@ def hand_over(session: Session, *, actor: Actor, from_staff_id: int, to_staff_id
             .where(ChannelEvent.staff_id == leaver.id)
             .values(staff_id=heir.id)
         )
-        for link in session.exec(
+        links = session.exec(
             select(ChannelCodeStaff).where(ChannelCodeStaff.staff_id == leaver.id)
-        ).all():
+        ).all()
+        for link in links:
             taken = session.get(ChannelCodeStaff, (link.code_id, heir.id))
             if taken is None:
                 session.add(
@@ -58,6 +60,10 @@ def hand_over(session: Session, *, actor: Actor, from_staff_id: int, to_staff_id
                     )
                 )
             session.delete(link)
+        # Live WeCom: the customers move in WeCom too, and the codes' contact ways follow.
+        queue_transfer(session, from_userid=leaver.wecom_userid, to_userid=heir.wecom_userid)
+        for code_id in {link.code_id for link in links}:
+            queue_contact_way(session, code_id)
         leaver.active, leaver.left_on = False, shanghai_today()
         session.add(leaver)
         session.add(

@@ -258,6 +258,7 @@ def build_scheduler(*, blocking: bool = False, url: str | None = None):
             max_instances=1,
             misfire_grace_time=3600,
         )
+    _add_wecom_sweep(scheduler)
     # Runs missed while no scheduler was up are caught up once, right after start.
     scheduler.add_job(
         run_due,
@@ -267,6 +268,28 @@ def build_scheduler(*, blocking: bool = False, url: str | None = None):
         next_run_time=datetime.now(SHANGHAI),
     )
     return scheduler
+
+
+WECOM_SWEEP_SECONDS = 30
+
+
+def _add_wecom_sweep(scheduler) -> None:
+    """Live WeCom mode: drain the outbox of calls to WeCom every 30 s (the app's worker
+    drains it at once; this catches what is left, and serves `python -m core scheduler`).
+    Outbox rows are leased, so several schedulers never run one call twice."""
+    from core.channels.wecom import service as wecom
+    from core.platform.settings import get_settings
+
+    if get_settings().wecom_enabled:
+        scheduler.add_job(
+            wecom.drain,
+            "interval",
+            seconds=WECOM_SWEEP_SECONDS,
+            id="wecom-outbox",
+            name="企业微信待发调用",
+            max_instances=1,
+            coalesce=True,
+        )
 
 
 def _fire(job_id: str, url: str | None) -> None:

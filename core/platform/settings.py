@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'app.db'}"
 DEFAULT_METRICS_EARLIEST = date(2015, 1, 1)
+WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin"
 
 
 class SettingsError(DomainError):
@@ -39,6 +40,17 @@ class Settings:
     customer_salt: str
     metrics_earliest: date  # imported dates before it are refused (core.platform.cells.DateWindow)
     login_attempts_per_minute: int
+    wecom_corp_id: str = ""
+    wecom_secret: str = ""  # the customer-contact (客户联系) secret
+    wecom_token: str = ""
+    wecom_aes_key: str = ""  # the 43-character EncodingAESKey
+    wecom_api_base: str = WECOM_API_BASE
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Live WeCom mode: all four credentials set. Otherwise contact links are typed in
+        by hand and events come by import, as before."""
+        return all((self.wecom_corp_id, self.wecom_secret, self.wecom_token, self.wecom_aes_key))
 
     @property
     def is_embedded_default(self) -> bool:
@@ -56,6 +68,11 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "CUSTOMER_ID_SALT": "secret mixed into the hash of WeCom customer ids (set it in production)",
     "METRICS_EARLIEST": "earliest date any import accepts, ISO (default 2015-01-01)",
     "LOGIN_ATTEMPTS_PER_MINUTE": "password checks allowed per client address per minute (default 20)",
+    "WECOM_CORP_ID": "WeCom corp id (企业ID); with the next three it turns the live WeCom loop on",
+    "WECOM_SECRET": "secret of WeCom's customer-contact (客户联系) API",
+    "WECOM_TOKEN": "callback Token set in WeCom's admin console",
+    "WECOM_AES_KEY": "callback EncodingAESKey (43 characters)",
+    "WECOM_API_BASE": "WeCom API base URL (default https://qyapi.weixin.qq.com/cgi-bin)",
 }
 
 
@@ -74,7 +91,20 @@ def get_settings() -> Settings:
         customer_salt=os.environ.get("CUSTOMER_ID_SALT", "rights-day-studio-demo-salt"),
         metrics_earliest=_iso_date("METRICS_EARLIEST", DEFAULT_METRICS_EARLIEST),
         login_attempts_per_minute=int(os.environ.get("LOGIN_ATTEMPTS_PER_MINUTE", "20")),
+        wecom_corp_id=os.environ.get("WECOM_CORP_ID", "").strip(),
+        wecom_secret=os.environ.get("WECOM_SECRET", "").strip(),
+        wecom_token=os.environ.get("WECOM_TOKEN", "").strip(),
+        wecom_aes_key=_aes_key(),
+        wecom_api_base=(os.environ.get("WECOM_API_BASE") or WECOM_API_BASE).strip().rstrip("/"),
     )
+
+
+def _aes_key() -> str:
+    """The EncodingAESKey: 43 base64 characters, or the start is refused with the reason."""
+    text = os.environ.get("WECOM_AES_KEY", "").strip()
+    if text and not re.fullmatch(r"[A-Za-z0-9+/]{43}", text):
+        raise SettingsError("环境变量 WECOM_AES_KEY 须为企业微信后台生成的 43 位 EncodingAESKey")
+    return text
 
 
 def _iso_date(name: str, default: date) -> date:

@@ -39,6 +39,7 @@ from db.models.org import (
     Staff,
     StaffRole,
 )
+from db.models.wecom import OutboxState, WeComCallback, WeComOutbox, WeComStatus, WeComTag
 
 __all__ = [
     "CAMPAIGN_KIND_LABELS",
@@ -70,6 +71,7 @@ __all__ = [
     "Notification",
     "OrgLevel",
     "OrgUnit",
+    "OutboxState",
     "PlanEvent",
     "PlanState",
     "PlanVersion",
@@ -81,4 +83,8 @@ __all__ = [
     "StaffHandover",
     "StaffRole",
     "User",
+    "WeComCallback",
+    "WeComOutbox",
+    "WeComStatus",
+    "WeComTag",
 ]

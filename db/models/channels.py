@@ -56,12 +56,17 @@ class EventType(StrEnum):
     ADD_FRIEND = "add_friend"
     JOIN_GROUP = "join_group"
     CONVERT = "convert"
+    LOSS = "loss"  # the customer deleted the staff member, or was deleted (WeCom callback)
 
     @property
     def label(self) -> str:
-        return {"scan": "扫码", "add_friend": "加好友", "join_group": "进群", "convert": "转化"}[
-            self.value
-        ]
+        return {
+            "scan": "扫码",
+            "add_friend": "加好友",
+            "join_group": "进群",
+            "convert": "转化",
+            "loss": "流失",
+        }[self.value]
 
 
 class ChannelCode(SQLModel, table=True):
@@ -86,6 +91,11 @@ class ChannelCode(SQLModel, table=True):
     max_adds: int | None = None
     adds_count: int = 0
     scans_count: int = 0
+    losses_count: int = 0
+    # The code's WeCom contact way (联系我) in live mode: its config id and QR address, where
+    # the scan route then redirects (None: the staff member's hand-typed contact link).
+    wecom_config_id: str | None = Field(default=None, max_length=64)
+    wecom_qr_url: str | None = Field(default=None, max_length=300)
     cursor: int = 0  # round-robin position
     enabled: bool = True
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
@@ -116,6 +126,7 @@ class ChannelEvent(SQLModel, table=True):
     __tablename__ = "channel_event"
     __table_args__ = (
         sa.Index("ix_channel_event_code_at", "code_id", "at"),
+        sa.Index("ix_channel_event_customer", "customer"),  # a loss finds its friend event
         sa.UniqueConstraint("code_id", "customer", "event_type", "at", name="uq_channel_event"),
     )
 

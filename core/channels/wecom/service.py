@@ -1,0 +1,179 @@
+"""The live WeCom loop as the app uses it: start and stop the outbox worker, drain the
+outbox, and what the admin and hand-over pages show (mode, last token fetch, last
+callback, failed calls, hand-over results)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.channels.wecom import actions  # noqa: F401  (registers the outbox handlers)
+from core.channels.wecom import client as client_module
+from core.channels.wecom.callbacks import last_refusal
+from core.channels.wecom.outbox import (
+    drain,
+    drain_once,
+    record_status,
+    start_worker,
+    stop_worker,
+    wake,
+)
+from core.channels.wecom_queue import TRANSFER
+from core.platform.permissions import Action, Actor, allowed, ensure_allowed
+from core.platform.settings import get_settings
+from db.models import (
+    OrgUnit,
+    OutboxState,
+    Staff,
+    WeComCallback,
+    WeComOutbox,
+    WeComStatus,
+)
+
+__all__ = ["drain", "drain_once", "handover_feedback", "overview", "start", "stop", "wake"]
+TOKEN = "token"
+
+
+def _on_token(ok: bool, detail: str) -> None:
+    record_status(TOKEN, ok, detail)
+
+
+def start() -> bool:
+    """Once per server process (the st.App lifespan): in live mode, the outbox worker."""
+    if not get_settings().wecom_enabled:
+        return False
+    if _on_token not in client_module.token_listeners:
+        client_module.token_listeners.append(_on_token)
+    start_worker()
+    return True
+
+
+def stop() -> None:
+    stop_worker()
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    kind: str
+    error: str
+    at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class WeComOverview:
+    live: bool
+    corp_id: str
+    api_base: str
+    token_ok: bool | None  # None: no token fetched yet
+    token_detail: str
+    token_at: datetime | None
+    last_callback_at: datetime | None
+    last_callback: str
+    refused: int  # refused callbacks since this process started
+    last_refusal: str
+    outbox: dict[OutboxState, int]
+    failures: list[CallFailure]
+
+
+def overview(session: Session, *, actor: Actor) -> WeComOverview:
+    """The admin page's 企业微信 section."""
+    ensure_allowed(actor, Action.MANAGE_JOBS)
+    settings = get_settings()
+    token = session.get(WeComStatus, TOKEN)
+    last = session.exec(
+        select(WeComCallback).order_by(col(WeComCallback.received_at).desc()).limit(1)
+    ).first()
+    counts = dict(
+        session.execute(
+            sa.select(WeComOutbox.state, sa.func.count()).group_by(WeComOutbox.state)
+        ).all()
+    )
+    failures = [
+        CallFailure(row.kind, row.error, row.finished_at or row.created_at, row.attempts)
+        for row in session.exec(
+            select(WeComOutbox)
+            .where(WeComOutbox.state == OutboxState.FAILED)
+            .order_by(col(WeComOutbox.id).desc())
+            .limit(20)
+        )
+    ]
+    refusal, refused = last_refusal()
+    return WeComOverview(
+        live=settings.wecom_enabled,
+        corp_id=settings.wecom_corp_id,
+        api_base=settings.wecom_api_base,
+        token_ok=token.ok if token else None,
+        token_detail=token.detail if token else "",
+        token_at=token.at if token else None,
+        last_callback_at=last.received_at if last else None,
+        last_callback=f"{last.event}：{last.outcome}" if last else "",
+        refused=refused,
+        last_refusal=f"{refusal.reason}（{refusal.at:%H:%M:%S} UTC）" if refusal else "",
+        outbox={OutboxState(k): v for k, v in counts.items()},
+        failures=failures,
+    )
+
+
+@dataclass(frozen=True)
+class HandoverNote:
+    at: datetime
+    what: str  # 继承请求 / 继承失败
+    staff: str
+    detail: str
+
+
+def handover_feedback(session: Session, *, actor: Actor, limit: int = 20) -> list[HandoverNote]:
+    """WeCom's side of 离职继承, for the hand-over page: each queued transfer's result and
+    each `transfer_fail` callback, for staff in the actor's scope."""
+    ensure_allowed(actor, Action.MANAGE_CHANNEL_CODES)
+    notes: list[tuple[str, HandoverNote]] = []
+    for row in session.exec(
+        select(WeComOutbox)
+        .where(WeComOutbox.kind == TRANSFER)
+        .order_by(col(WeComOutbox.id).desc())
+        .limit(limit)
+    ):
+        state = OutboxState(row.state)
+        detail = row.result or row.error or state.label
+        if state is not OutboxState.DONE:
+            detail = f"{state.label}：{row.error}" if row.error else state.label
+        notes.append(
+            (
+                row.payload.get("handover_userid", ""),
+                HandoverNote(row.created_at, "继承请求", "", detail),
+            )
+        )
+    for cb in session.exec(
+        select(WeComCallback)
+        .where(WeComCallback.event == "change_external_contact/transfer_fail")
+        .order_by(col(WeComCallback.id).desc())
+        .limit(limit)
+    ):
+        notes.append((cb.staff_userid, HandoverNote(cb.received_at, "继承失败", "", cb.outcome)))
+    return _in_scope(session, actor, notes)
+
+
+def _in_scope(
+    session: Session, actor: Actor, notes: list[tuple[str, HandoverNote]]
+) -> list[HandoverNote]:
+    userids = {u for u, _ in notes if u}
+    staff = {
+        s.wecom_userid: (s, outlet)
+        for s, outlet in session.exec(
+            select(Staff, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == Staff.outlet_id)
+            .where(Staff.wecom_userid.in_(userids))
+        )
+    }
+    kept = []
+    for userid, note in notes:
+        found = staff.get(userid)
+        if found and allowed(actor, Action.MANAGE_CHANNEL_CODES, found[1]):
+            kept.append(
+                HandoverNote(note.at, note.what, f"{found[0].name}（{found[1].name}）", note.detail)
+            )
+    return sorted(kept, key=lambda n: n.at, reverse=True)
