@@ -176,26 +176,29 @@ def restaff_code(
     problems = [p for p in code_problems(session, actor, data, outlet) if p.field == STAFF_FIELD]
     if problems:
         raise ValidationFailed(problems, summary="接待员工未更换")
-    old = {m.staff_id: m for m, _ in code_pool(session, code)}
+    pool = code_pool(session, code)
+    old = {
+        m.staff_id: {
+            "fallback": m.fallback,
+            "assigned_total": m.assigned_total,
+            "assigned_today": m.assigned_today,
+            "today": m.today,
+        }
+        for m, _ in pool
+    }
+    for member, _ in pool:  # replaced below by rows with the same keys
+        session.expunge(member)
     before = {
-        "staff": [i for i, m in old.items() if not m.fallback],
-        "fallback": [i for i, m in old.items() if m.fallback],
+        "staff": [i for i, m in old.items() if not m["fallback"]],
+        "fallback": [i for i, m in old.items() if m["fallback"]],
     }
     with write_transaction(session):
         session.execute(sa.delete(ChannelCodeStaff).where(ChannelCodeStaff.code_id == code_id))
         members = [(i, False) for i in staff_ids] + [(i, True) for i in fallback_staff_ids]
         for position, (staff_id, fallback) in enumerate(members):
-            kept = old.get(staff_id)
+            kept = {**old.get(staff_id, {}), "fallback": fallback}
             session.add(
-                ChannelCodeStaff(
-                    code_id=code_id,
-                    staff_id=staff_id,
-                    position=position,
-                    fallback=fallback,
-                    assigned_total=kept.assigned_total if kept else 0,
-                    assigned_today=kept.assigned_today if kept else 0,
-                    today=kept.today if kept else None,
-                )
+                ChannelCodeStaff(code_id=code_id, staff_id=staff_id, position=position, **kept)
             )
         code = session.get(ChannelCode, code_id)
         code.cursor, code.updated_at = 0, utcnow()

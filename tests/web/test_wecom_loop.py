@@ -1,0 +1,308 @@
+"""The live WeCom loop against a loopback fake of WeCom: a code becomes a contact way, a
+signed add callback becomes a friend event, a welcome message with the code's text and its
+tags; replays change nothing; bad signatures, other corps and stale callbacks get 403."""
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from core.channels.code_edits import restaff_code, set_code_enabled
+from core.channels.codes import CodeInput, create_code
+from core.channels.funnel import GroupBy, funnel, funnel_total
+from core.channels.staff import hand_over
+from core.channels.wecom import service
+from core.channels.wecom.crypto import WeComCrypto
+from core.platform.clock import shanghai_today
+from db.engine import get_engine
+from db.models import (
+    ChannelCode,
+    ChannelEvent,
+    ChannelType,
+    EventType,
+    OutboxState,
+    Role,
+    WeComCallback,
+    WeComOutbox,
+    WeComStatus,
+)
+from tests.factories import make_staff, make_tree, make_users
+from tests.wecom_fake import AES_KEY, TOKEN, FakeWeCom, add_event, wecom_env
+from ui.routes import routes
+
+WELCOME = "您好{客户昵称}，我是{网点名称}的{员工姓名}"
+
+
+@pytest.fixture
+def fake():
+    server = FakeWeCom().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(db_url: str, fake: FakeWeCom, monkeypatch):
+    wecom_env(monkeypatch, fake)
+    with Session(get_engine(db_url), expire_on_commit=False) as session:
+        tree = make_tree(session)
+        users = make_users(session)
+        staff = {n: make_staff(session, "O111", n) for n in ("张三", "李四")}
+        code = create_code(
+            session,
+            actor=users[Role.CITY_PLANNER],
+            data=CodeInput(
+                name="柜台码",
+                channel_type=ChannelType.COUNTER,
+                outlet_id=tree.outlets["O111"].id,
+                staff_ids=(staff["张三"],),
+                tags=("网点柜台", "权益日"),
+                welcome_message=WELCOME,
+            ),
+        )
+    client = TestClient(Starlette(routes=routes), follow_redirects=False)
+    return users, staff, code, client
+
+
+def _count(db_url: str, model, *where) -> int:
+    with Session(get_engine(db_url)) as session:
+        return session.execute(
+            sa.select(sa.func.count()).select_from(model).where(*where)
+        ).scalar_one()
+
+
+def _post(client: TestClient, params: dict, body: bytes):
+    return client.post("/wecom/callback", params=params, content=body)
+
+
+def test_the_whole_loop(db_url: str, fake: FakeWeCom, world) -> None:
+    users, _, code, client = world
+    # 1. The new code becomes a contact way with its slug as state; the scan goes to its QR.
+    assert service.drain() == 1
+    ((config_id, way),) = fake.contact_ways.items()
+    assert way["state"] == code.slug and way["user"] == ["wx_O111_张三"]
+    with Session(get_engine(db_url)) as session:
+        stored = session.get(ChannelCode, code.id)
+        assert stored.wecom_config_id == config_id
+        assert stored.wecom_qr_url == f"https://wework.fake/qr/{config_id}"
+        assert session.get(WeComStatus, "token") is None or True
+    scan = client.get(f"/c/{code.slug}")
+    assert scan.status_code == 302 and scan.headers["location"].endswith(config_id)
+
+    # 2. A customer adds the staff member through it: friend recorded, greeted, tagged.
+    fake.names["wmCustomer1"] = "王女士"
+    params, body = fake.callback(
+        add_event(
+            state=code.slug, userid="wx_O111_张三", external="wmCustomer1", welcome_code="WC1"
+        )
+    )
+    answer = _post(client, params, body)
+    assert (answer.status_code, answer.text) == (200, "success")
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
+    assert service.drain() == 1
+    assert fake.welcomes == [("WC1", "您好王女士，我是O111支局的张三")]
+    ((userid, external, tag_ids),) = fake.marks
+    assert (userid, external) == ("wx_O111_张三", "wmCustomer1")
+    assert sorted(fake.tags[t] for t in tag_ids) == ["权益日", "网点柜台"]
+    today = shanghai_today()
+    with Session(get_engine(db_url)) as session:
+        assert session.get(ChannelCode, code.id).adds_count == 1
+        rows = funnel(
+            session, actor=users[Role.ADMIN], start=today, end=today, group_by=GroupBy.CODE
+        )
+        assert funnel_total(rows).counts[EventType.ADD_FRIEND] == 1
+        # the raw customer id is not kept, in events or in the finished call
+        assert "wmCustomer1" not in str(session.exec(select(ChannelEvent.customer)).all())
+        assert "wmCustomer1" not in str(session.exec(select(WeComOutbox.payload)).all())
+        assert session.get(WeComStatus, "token") is None  # no listener outside the app
+
+    # 3. The same callback again: nothing changes.
+    assert _post(client, params, body).status_code == 200
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
+    assert _count(db_url, WeComOutbox) == 2 and service.drain() == 0
+    # WeCom re-delivering the same event (new ciphertext) is stored once too.
+    again_params, again_body = fake.callback(
+        add_event(
+            state=code.slug,
+            userid="wx_O111_张三",
+            external="wmCustomer1",
+            welcome_code="WC1",
+            at=int(params["timestamp"]),
+        )
+    )
+    assert _post(client, again_params, again_body).status_code == 200
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
+    assert len(fake.welcomes) == 1
+
+    # 4. A second add with the same tags creates no tag again.
+    params2, body2 = fake.callback(
+        add_event(
+            state=code.slug, userid="wx_O111_张三", external="wmCustomer2", welcome_code="WC2"
+        )
+    )
+    assert _post(client, params2, body2).status_code == 200
+    service.drain()
+    assert fake.tag_creations == 1 and len(fake.marks) == 2
+
+    # 5. A loss: counted against the code and shown in the funnel.
+    lost = {
+        "CreateTime": str(int(time.time())),
+        "Event": "change_external_contact",
+        "ChangeType": "del_follow_user",
+        "UserID": "wx_O111_张三",
+        "ExternalUserID": "wmCustomer1",
+    }
+    assert _post(client, *fake.callback(lost)).status_code == 200
+    with Session(get_engine(db_url)) as session:
+        assert session.get(ChannelCode, code.id).losses_count == 1
+        rows = funnel(
+            session, actor=users[Role.ADMIN], start=today, end=today, group_by=GroupBy.CODE
+        )
+        assert funnel_total(rows).counts[EventType.LOSS] == 1
+
+
+def test_forged_foreign_and_stale_callbacks_get_403_and_write_nothing(
+    db_url: str, fake: FakeWeCom, world
+) -> None:
+    _, _, code, client = world
+    event = add_event(state=code.slug, userid="wx_O111_张三", external="wmX", welcome_code="W")
+    params, body = fake.callback(event)
+    forged = {**params, "msg_signature": "0" * 40}
+    other_corp = WeComCrypto(TOKEN, AES_KEY, "wwothercorp")
+    stale = fake.callback(event, timestamp=int(time.time()) - 400)
+    for p, b in [(forged, body), fake.callback(event, crypto=other_corp), stale]:
+        assert _post(client, p, b).status_code == 403
+    assert client.post("/wecom/callback", params=params, content=b"<xml>").status_code == 403
+    assert _count(db_url, WeComCallback) == 0 and _count(db_url, ChannelEvent) == 0
+    # the URL check answers the decrypted echo, and only when signed
+    from core.channels.wecom.crypto import signature
+
+    ts = str(int(time.time()))
+    echo = fake.crypto.encrypt("echo-123")
+    good = {"msg_signature": signature(TOKEN, ts, "n", echo), "timestamp": ts, "nonce": "n"}
+    assert client.get("/wecom/callback", params={**good, "echostr": echo}).text == "echo-123"
+    bad = {**good, "msg_signature": "1" * 40, "echostr": echo}
+    assert client.get("/wecom/callback", params=bad).status_code == 403
+
+
+def test_busy_wecom_expired_tokens_and_edits(db_url: str, fake: FakeWeCom, world) -> None:
+    users, staff, code, _ = world
+    fake.busy_rate = 0.5
+    service.drain()
+    fake.busy_rate = 0.0
+    for _ in range(10):  # a call still failing waits for its retry time: bring it forward
+        with Session(get_engine(db_url)) as session:
+            session.execute(sa.update(WeComOutbox).values(next_at=sa.func.current_timestamp()))
+            session.commit()
+        service.drain()
+    assert len(fake.contact_ways) == 1
+    fetches = fake.token_fetches
+    fake.expire_tokens()
+    with Session(get_engine(db_url)) as session:
+        restaff_code(
+            session,
+            actor=users[Role.CITY_PLANNER],
+            code_id=code.id,
+            staff_ids=(staff["李四"], staff["张三"]),
+        )
+    service.drain()
+    (way,) = fake.contact_ways.values()
+    assert way["user"] == ["wx_O111_李四", "wx_O111_张三"]
+    assert fake.token_fetches == fetches + 1  # 42001 → one new token
+    with Session(get_engine(db_url)) as session:
+        set_code_enabled(session, actor=users[Role.CITY_PLANNER], code_id=code.id, enabled=False)
+    service.drain()
+    assert fake.contact_ways == {}
+    with Session(get_engine(db_url)) as session:
+        assert session.get(ChannelCode, code.id).wecom_qr_url is None
+        states = session.exec(select(WeComOutbox.state)).all()
+    assert set(states) == {OutboxState.DONE}
+
+
+def test_a_refused_call_is_recorded_and_shown(db_url: str, fake: FakeWeCom, world) -> None:
+    users, _, code, client = world
+    service.drain()
+    params, body = fake.callback(
+        add_event(state=code.slug, userid="wx_O111_张三", external="wmY", welcome_code="")
+    )
+    _post(client, params, body)
+    fake.tags.clear()
+    with Session(get_engine(db_url)) as session:
+        session.execute(sa.delete(WeComOutbox))
+        session.commit()
+        from core.channels.wecom_queue import GREET, enqueue
+        from db.engine import write_transaction
+
+        with write_transaction(session):
+            enqueue(
+                session,
+                GREET,
+                {"userid": "u", "external_userid": "e", "welcome_code": "used", "welcome": "hi"},
+            )
+    fake.welcomes.append(("used", "earlier"))  # WeCom answers 41051: not retryable
+    service.drain()
+    with Session(get_engine(db_url)) as session:
+        view = service.overview(session, actor=users[Role.ADMIN])
+    assert view.live and view.outbox[OutboxState.FAILED] == 1
+    assert "41051" in view.failures[0].error
+    assert view.last_callback.startswith("change_external_contact/add_external_contact")
+
+
+def test_hand_over_transfers_in_wecom_and_shows_the_outcome(
+    db_url: str, fake: FakeWeCom, world
+) -> None:
+    users, staff, _code, client = world
+    service.drain()
+    fake.customers["wx_O111_张三"] = ["wmA", "wmB"]
+    with Session(get_engine(db_url)) as session:
+        hand_over(
+            session,
+            actor=users[Role.CITY_PLANNER],
+            from_staff_id=staff["张三"],
+            to_staff_id=staff["李四"],
+        )
+    service.drain()
+    assert fake.transfers == [("wx_O111_张三", "wx_O111_李四", ("wmA", "wmB"))]
+    assert next(iter(fake.contact_ways.values()))["user"] == ["wx_O111_李四"]
+    failed = {
+        "CreateTime": str(int(time.time())),
+        "Event": "change_external_contact",
+        "ChangeType": "transfer_fail",
+        "FailReason": "customer_refused",
+        "UserID": "wx_O111_李四",
+        "ExternalUserID": "wmB",
+    }
+    assert _post(client, *fake.callback(failed)).status_code == 200
+    with Session(get_engine(db_url)) as session:
+        notes = service.handover_feedback(session, actor=users[Role.CITY_PLANNER])
+    assert [n.what for n in notes] == ["继承失败", "继承请求"]
+    assert "客户拒绝" in notes[0].detail and "2 位" in notes[1].detail
+
+
+def test_without_settings_nothing_is_queued_and_the_route_is_off(db_url: str, monkeypatch) -> None:
+    from core.platform.settings import get_settings
+
+    for name in ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    with Session(get_engine(db_url), expire_on_commit=False) as session:
+        tree = make_tree(session)
+        users = make_users(session)
+        zhang = make_staff(session, "O111", "张三")
+        code = create_code(
+            session,
+            actor=users[Role.DESIGNER],
+            data=CodeInput(
+                name="码",
+                channel_type=ChannelType.COUNTER,
+                outlet_id=tree.outlets["O111"].id,
+                staff_ids=(zhang,),
+            ),
+        )
+    assert _count(db_url, WeComOutbox) == 0
+    client = TestClient(Starlette(routes=routes), follow_redirects=False)
+    assert client.post("/wecom/callback", content=b"<xml/>").status_code == 404
+    scan = client.get(f"/c/{code.slug}")
+    assert scan.headers["location"].startswith("https://work.weixin.qq.com/ca/O111-")
