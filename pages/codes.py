@@ -22,8 +22,11 @@ from core.channels.codes import (
 )
 from core.channels.funnel import IMPORT_COLUMNS, import_events
 from core.channels.staff import hand_over
+from core.channels.wecom.service import handover_feedback
+from core.platform.clock import format_timestamp
 from core.platform.errors import DomainError
 from core.platform.permissions import Action, allowed
+from core.platform.settings import get_settings
 from core.posters.studio import outlet_posters
 from ui import widgets
 from ui.code_form import code_form, staff_pool
@@ -33,6 +36,7 @@ actor = widgets.require(Action.VIEW_CHANNEL_CODES)
 st.title("渠道活码")
 widgets.show_flash()
 can_manage = allowed(actor, Action.MANAGE_CHANNEL_CODES)
+live_wecom = get_settings().wecom_enabled
 
 with widgets.db() as session:
     cities = code_cities(session, actor=actor)
@@ -66,7 +70,9 @@ if codes:
                 "接待员工": "、".join(c.staff_names),
                 "扫码": c.scans,
                 "加好友": c.adds,
+                "流失": c.losses,
                 "链接": c.url,
+                **({"企业微信联系我": c.contact_way_url or "待同步"} if live_wecom else {}),
             }
             for c in sorted(codes, key=lambda c: not c.problem)
         ]
@@ -320,9 +326,34 @@ if can_manage:
                         moved = hand_over(
                             session, actor=actor, from_staff_id=leaver, to_staff_id=heir
                         )
-                    st.success(f"已完成：{moved} 位客户由 {md(people[heir])} 继承。")
+                    st.success(
+                        f"已完成：{moved} 位客户由 {md(people[heir])} 继承。"
+                        + ("企业微信中的继承已提交，结果见下表。" if live_wecom else "")
+                    )
                 except DomainError as exc:
                     widgets.show_error(exc)
+        if live_wecom:
+            with widgets.db() as session:
+                notes = handover_feedback(session, actor=actor)
+            st.caption("企业微信中的离职继承（继承请求的结果与客户拒绝等失败通知）")
+            if notes:
+                st.dataframe(
+                    pd.DataFrame(
+                        [
+                            {
+                                "时间": format_timestamp(n.at),
+                                "类型": n.what,
+                                "员工": n.staff,
+                                "结果": n.detail,
+                            }
+                            for n in notes
+                        ]
+                    ),
+                    hide_index=True,
+                    key="handover_notes",
+                )
+            else:
+                st.caption("暂无记录。")
 
     with panes["导入事件"]:
         widgets.import_panel(

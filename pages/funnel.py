@@ -46,6 +46,10 @@ for column, (step, stage) in zip(st.columns(4), enumerate(STAGES), strict=True):
         f"上一步转化 {rate:.0%}" if rate is not None else None,
         delta_color="off",
     )
+if total.counts[EventType.LOSS]:
+    st.caption(
+        f"同期流失（客户删除员工或被删除，来自企业微信回调）：{total.counts[EventType.LOSS]:,} 人"
+    )
 st.plotly_chart(charts.stage_funnel(total), key="funnel_chart")
 
 frame = pd.DataFrame(
@@ -53,6 +57,7 @@ frame = pd.DataFrame(
         {
             group_by.label: r.key,
             **{s.label: r.counts[s] for s in STAGES},
+            EventType.LOSS.label: r.counts[EventType.LOSS],
             "扫码→加好友": r.rate(EventType.ADD_FRIEND, EventType.SCAN),
             "加好友→进群": r.rate(EventType.JOIN_GROUP, EventType.ADD_FRIEND),
             "加好友→转化": r.rate(EventType.CONVERT, EventType.ADD_FRIEND),

@@ -10,6 +10,7 @@ from core.jobs.scheduler import job_overview, recent_runs, run_now
 from core.platform.clock import format_timestamp, shanghai_today
 from core.platform.permissions import Action
 from ui import widgets
+from ui.wecom_status import wecom_section
 
 actor = widgets.require(Action.MANAGE_JOBS)
 st.title("定时任务")
@@ -48,6 +49,8 @@ if right.button("立即运行", type="primary", key="jobs_run", icon=":material/
     (st.success if outcome == "ok" else st.error)(
         f"「{labels[chosen]}」：{STATUS.get(outcome or '', '未运行')}"
     )
+
+wecom_section(actor)
 
 st.subheader("运行记录")
 since = st.date_input("起始日期", value=shanghai_today() - timedelta(days=7), key="jobs_since")

@@ -87,6 +87,8 @@ class CodeRead:
     personal_staff: str | None  # the one staff member a personal code (专属活码) adds customers to
     enabled: bool = True
     active_from: date | None = None
+    losses: int = 0  # customers lost again (WeCom callbacks)
+    contact_way_url: str | None = None  # live WeCom: the code's 联系我 QR page
 
 
 def code_problems(
@@ -397,6 +399,8 @@ def _code_read(code: ChannelCode, pool: Pool, outlet_name: str, today: date) -> 
         primaries[0].name if len(primaries) == 1 else None,
         code.enabled,
         code.active_from,
+        code.losses_count,
+        code.wecom_qr_url,
     )
 
 

@@ -126,3 +126,32 @@ def test_planner_manages_a_dead_code_on_the_page(app_for, world, sqlite_url) -> 
         assert (code.name, code.enabled) == ("新柜台码", False)
         assert code.active_until == shanghai_today() + timedelta(days=9)
     assert "正常" not in at.dataframe[0].value["状态"].tolist()
+
+
+def test_admin_sees_the_wecom_mode_and_funnel_shows_losses(
+    app_for, world, sqlite_url, monkeypatch
+) -> None:
+    from core.platform.settings import get_settings
+    from tests.wecom_fake import AES_KEY, CORP_ID, SECRET, TOKEN
+
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception
+    assert any("手动模式" in i.value for i in at.info)
+    for name, value in {
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_AES_KEY": AES_KEY,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception
+    assert any("实时模式" in s.value for s in at.success)
+    assert [m.label for m in at.metric][:2] == ["上次获取 access_token", "上次收到回调"]
+    at.switch_page("pages/codes.py").run()
+    assert not at.exception
+    at.switch_page("pages/funnel.py").run()
+    assert not at.exception

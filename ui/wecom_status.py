@@ -1,0 +1,71 @@
+"""The 企业微信 section of the admin's 定时任务 page: which mode is on, the last token fetch,
+the last callback, and calls to WeCom waiting or failed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.channels.wecom.service import overview
+from core.platform.clock import format_timestamp
+from core.platform.permissions import Actor
+from db.models import OutboxState
+from ui import widgets
+from ui.text import md
+
+
+def wecom_section(actor: Actor) -> None:
+    st.subheader("企业微信")
+    with widgets.db() as session:
+        view = overview(session, actor=actor)
+    if not view.live:
+        st.info(
+            "手动模式：未配置 WECOM_CORP_ID、WECOM_SECRET、WECOM_TOKEN、WECOM_AES_KEY。"
+            "活码跳转到员工的联系链接，加好友等事件通过「渠道活码 → 导入事件」导入。",
+            icon=":material/link_off:",
+        )
+        return
+    st.success(
+        f"实时模式：企业 {md(view.corp_id)}，接口 {md(view.api_base)}，回调地址 /wecom/callback",
+        icon=":material/sync:",
+    )
+    token, callback, queue = st.columns(3)
+    token.metric(
+        "上次获取 access_token",
+        "从未获取" if view.token_ok is None else ("成功" if view.token_ok else "失败"),
+        format_timestamp(view.token_at) if view.token_at else None,
+        delta_color="off",
+    )
+    callback.metric(
+        "上次收到回调",
+        format_timestamp(view.last_callback_at) if view.last_callback_at else "从未收到",
+        f"本进程拒绝 {view.refused} 次" if view.refused else None,
+        delta_color="off",
+    )
+    queue.metric(
+        "待发送 / 失败的调用",
+        f"{view.outbox.get(OutboxState.PENDING, 0) + view.outbox.get(OutboxState.RUNNING, 0)}"
+        f" / {view.outbox.get(OutboxState.FAILED, 0)}",
+    )
+    if view.token_ok is False:
+        st.error("获取 access_token 失败：" + md(view.token_detail))
+    if view.last_callback:
+        st.caption("最近一次回调：" + md(view.last_callback))
+    if view.last_refusal:
+        st.caption("最近一次拒绝的回调：" + md(view.last_refusal))
+    if view.failures:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "调用": f.kind,
+                        "时间": format_timestamp(f.at),
+                        "尝试次数": f.attempts,
+                        "企业微信的答复": f.error,
+                    }
+                    for f in view.failures
+                ]
+            ),
+            hide_index=True,
+            key="wecom_failures",
+        )
