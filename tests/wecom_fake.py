@@ -67,6 +67,7 @@ class FakeWeCom:
         self.app = Starlette(
             routes=[
                 Route("/cgi-bin/gettoken", self.gettoken),
+                Route("/_fake/stats", self.stats),
                 Route("/cgi-bin/externalcontact/{name:path}", self.api, methods=["GET", "POST"]),
             ]
         )
@@ -104,6 +105,22 @@ class FakeWeCom:
             self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     # --- the API -------------------------------------------------------------------------------
+
+    async def stats(self, _request: Request) -> JSONResponse:
+        """What the fake has seen (for a bench that runs it in another process)."""
+        with self.lock:
+            return JSONResponse(
+                {
+                    "calls": self.calls,
+                    "busy_answers": self.busy_answers,
+                    "token_fetches": self.token_fetches,
+                    "contact_ways": len(self.contact_ways),
+                    "welcomes": len(self.welcomes),
+                    "distinct_welcomes": len({c for c, _ in self.welcomes}),
+                    "marks": len(self.marks),
+                    "tag_creations": self.tag_creations,
+                }
+            )
 
     async def gettoken(self, request: Request) -> JSONResponse:
         q = request.query_params

@@ -282,7 +282,11 @@ async def wecom_callback(request: Request) -> Response:
         body = await _bounded_body(request)
         if body is None:
             raise CallbackRefused("body too large")
-        received = await anyio.to_thread.run_sync(callbacks.receive, params, body)
+        # Checking costs a fraction of a millisecond: done here. Storing is the callback
+        # writer's (grouped with the callbacks arriving at the same moment); the answer waits
+        # for the commit.
+        fields, digest = callbacks.check(params, body)
+        received = await asyncio.wrap_future(callbacks.writer().submit(fields, digest))
     except CallbackRefused as exc:
         log.warning("WeCom callback refused: %s", exc)
         return PlainTextResponse("forbidden", status_code=403)

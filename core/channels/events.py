@@ -219,7 +219,16 @@ EVENT_BATCH = 2_000  # rows per INSERT statement
 
 
 def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int:
-    """Store events inside the caller's transaction; returns how many were new.
+    """Store events inside the caller's transaction; returns how many were new (see
+    `store_events`)."""
+    return len(store_events(session, events, source))
+
+
+def store_events(
+    session: Session, events: Sequence[NewEvent], source: str
+) -> set[tuple[int, str, EventType]]:
+    """Store events inside the caller's transaction; returns the (code id, customer, type)
+    of those that were new.
 
     An event delivered twice (same code, customer, type and time) is skipped by the
     database's unique key, so a file of many thousands costs a few statements, not a lookup
@@ -232,12 +241,16 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
     statement = (
         insert(ChannelEvent.__table__)
         .on_conflict_do_nothing()
-        .returning(ChannelEvent.__table__.c.code_id, ChannelEvent.__table__.c.event_type)
+        .returning(
+            ChannelEvent.__table__.c.code_id,
+            ChannelEvent.__table__.c.event_type,
+            ChannelEvent.__table__.c.customer,
+        )
     )
     codes = {event.code.id: event.code for event in events}
     counted = {EventType.ADD_FRIEND: "adds_count", EventType.LOSS: "losses_count"}
     tally: Counter[tuple[int, str]] = Counter()
-    new = 0
+    new: set[tuple[int, str, EventType]] = set()
     for start in range(0, len(events), EVENT_BATCH):
         batch = events[start : start + EVENT_BATCH]
         rows = [
@@ -251,8 +264,8 @@ def add_events(session: Session, events: Sequence[NewEvent], source: str) -> int
             }
             for e in batch
         ]
-        for code_id, event_type in session.execute(statement, rows):
-            new += 1
+        for code_id, event_type, customer in session.execute(statement, rows):
+            new.add((code_id, customer, EventType(event_type)))
             if (column := counted.get(EventType(event_type))) is not None:
                 tally[(code_id, column)] += 1
     for (code_id, column), count in tally.items():

@@ -78,8 +78,15 @@ def greet(client: WeComClient, row: WeComOutbox) -> Outcome:
     return Outcome(f"{said}，标签 {len(p.get('tags', []))} 个", {"done": done})
 
 
+# (API base and corp, name) → id: a tag's id never changes
+_tag_cache: dict[tuple[str, str], str] = {}
+
+
 def tag_ids(client: WeComClient, names: list[str]) -> list[str]:
     """WeCom ids of tag names; tags missing in the corp are created once."""
+    corp = f"{client.settings.wecom_api_base}|{client.settings.wecom_corp_id}"
+    if all((corp, n) in _tag_cache for n in names):
+        return [_tag_cache[(corp, n)] for n in names]
     with session_scope() as session:
         known = dict(
             session.exec(
@@ -100,6 +107,7 @@ def tag_ids(client: WeComClient, names: list[str]) -> list[str]:
                     found = client.corp_tags()
             _store_tags({n: found[n] for n in missing if n in found})
             known |= {n: found[n] for n in missing if n in found}
+    _tag_cache.update({(corp, n): i for n, i in known.items()})
     return [known[n] for n in names if n in known]
 
 

@@ -12,7 +12,11 @@ are queued in the outbox, so the route answers well within WeCom's 5 seconds.
 from __future__ import annotations
 
 import hashlib
+import logging
+import queue
 import threading
+import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from core.channels.events import add_event, hash_customer, welcome_text
+from core.channels.events import NewEvent, add_event, hash_customer, store_events, welcome_text
 from core.channels.wecom.crypto import (
     CallbackRefused,
     WeComCrypto,
@@ -28,12 +32,14 @@ from core.channels.wecom.crypto import (
     parse_fields,
 )
 from core.channels.wecom_queue import GREET, enqueue, live
+from core.platform.cells import DateWindow
 from core.platform.clock import utcnow
 from core.platform.errors import ValidationFailed
 from core.platform.settings import get_settings
 from db.engine import is_postgres, session_scope, write_transaction
 from db.models import ChannelCode, ChannelEvent, EventType, OrgUnit, Staff, WeComCallback
 
+log = logging.getLogger(__name__)
 ADD_TYPES = {"add_external_contact"}
 LOSS_TYPES = {"del_external_contact": "员工删除了客户", "del_follow_user": "客户删除了员工"}
 TRANSFER_FAIL_REASONS = {
@@ -93,8 +99,9 @@ class Received:
     queued: bool  # calls to WeCom were queued (the outbox worker should wake)
 
 
-def receive(params: dict[str, str], body: bytes, *, now: float | None = None) -> Received:
-    """A POSTed callback: CallbackRefused if it is not genuine and fresh; else handled."""
+def check(params: dict[str, str], body: bytes, *, now: float | None = None) -> tuple[dict, str]:
+    """A POSTed callback's event fields and digest; CallbackRefused if it is not genuine
+    and fresh (nothing is written then)."""
     try:
         encrypted = encrypted_field(body)
         message = crypto().check(
@@ -108,7 +115,12 @@ def receive(params: dict[str, str], body: bytes, *, now: float | None = None) ->
     except CallbackRefused as exc:
         _refuse(str(exc))
         raise
-    digest = hashlib.sha256(encrypted.encode()).hexdigest()
+    return fields, hashlib.sha256(encrypted.encode()).hexdigest()
+
+
+def receive(params: dict[str, str], body: bytes, *, now: float | None = None) -> Received:
+    """Check a POSTed callback and store it (in the caller's thread, one transaction)."""
+    fields, digest = check(params, body, now=now)
     with session_scope() as session:
         return handle_event(session, fields, digest)
 
@@ -118,34 +130,153 @@ def event_name(fields: dict[str, str]) -> str:
     return f"{name}/{fields['ChangeType']}" if fields.get("ChangeType") else name
 
 
+Item = tuple[dict[str, str], str]  # (event fields, digest of the ciphertext)
+
+
 def handle_event(session: Session, fields: dict[str, str], digest: str) -> Received:
-    """Store the callback once (its digest) and apply its event, in one transaction."""
-    name = event_name(fields)
+    return handle_events(session, [(fields, digest)])[0]
+
+
+def handle_events(session: Session, items: list[Item]) -> list[Received]:
+    """Store callbacks once each (by digest) and apply their events, all in one
+    transaction: the callback writer groups the callbacks that arrive together, so a burst
+    costs a few statements per batch rather than several per callback."""
     with write_transaction(session):
-        callback_id = _claim(session, digest, name, fields.get("UserID", ""))
-        if callback_id is None:
-            return Received(name, "重复的回调，已忽略", False)
-        try:
-            outcome, queued = _apply(session, fields)
-        except ValidationFailed as exc:  # e.g. a time outside the window: kept, not applied
-            outcome, queued = f"未记录：{exc}", False
-        session.execute(
-            sa.update(WeComCallback)
-            .where(WeComCallback.id == callback_id)
-            .values(outcome=outcome[:300])
-        )
-        return Received(name, outcome, queued)
+        ids = _claim(session, items)
+        results: dict[int, Received] = {}
+        adds = [
+            i for i, (f, d) in enumerate(items) if ids.get(d, (None, -1))[1] == i and _is_add(f)
+        ]
+        results |= _friends_added(session, [(i, items[i][0]) for i in adds])
+        for i, (fields, digest) in enumerate(items):
+            if i in results:
+                continue
+            if ids.get(digest, (None, -1))[1] != i:
+                results[i] = Received(event_name(fields), "重复的回调，已忽略", False)
+                continue
+            try:
+                with session.begin_nested():  # one bad event does not sink the batch
+                    outcome, queued = _apply(session, fields)
+            except ValidationFailed as exc:  # e.g. a time outside the window: kept, not applied
+                outcome, queued = f"未记录：{exc}", False
+            results[i] = Received(event_name(fields), outcome, queued)
+        updates = [
+            {"id": ids[d][0], "outcome": results[i].outcome[:300]}
+            for i, (_, d) in enumerate(items)
+            if ids.get(d, (None, -1))[1] == i
+        ]
+        if updates:
+            session.execute(sa.update(WeComCallback), updates)
+        return [results[i] for i in range(len(items))]
 
 
-def _claim(session: Session, digest: str, event: str, userid: str) -> int | None:
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    statement = (
-        insert(WeComCallback.__table__)
-        .values(digest=digest, event=event[:64], staff_userid=userid[:64], received_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(WeComCallback.__table__.c.id)
+def _is_add(fields: dict[str, str]) -> bool:
+    return (
+        fields.get("Event") == "change_external_contact"
+        and fields.get("ChangeType", "") in ADD_TYPES
     )
-    return session.execute(statement).scalar()
+
+
+def _claim(session: Session, items: list[Item]) -> dict[str, tuple[int, int]]:
+    """Insert the callbacks' digests; for each new one, (row id, index of its item)."""
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    table = WeComCallback.__table__
+    first: dict[str, int] = {}
+    for i, (_, digest) in enumerate(items):
+        first.setdefault(digest, i)
+    now = utcnow()
+    rows = [
+        {
+            "digest": digest,
+            "event": event_name(items[i][0])[:64],
+            "outcome": "",
+            "staff_userid": items[i][0].get("UserID", "")[:64],
+            "received_at": now,
+        }
+        for digest, i in first.items()
+    ]
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.digest)
+    return {digest: (row_id, first[digest]) for row_id, digest in session.execute(statement, rows)}
+
+
+def _friends_added(session: Session, adds: list[tuple[int, dict[str, str]]]) -> dict[int, Received]:
+    """add_external_contact events, together: one query each for codes, staff and outlets,
+    one INSERT for the events."""
+    if not adds:
+        return {}
+    slugs = {f.get("State", "") for _, f in adds} - {""}
+    codes = {
+        c.slug: c for c in session.exec(select(ChannelCode).where(ChannelCode.slug.in_(slugs)))
+    }
+    userids = {f.get("UserID", "") for _, f in adds} - {""}
+    staff = {
+        s.wecom_userid: s
+        for s in session.exec(select(Staff).where(Staff.wecom_userid.in_(userids)))
+    }
+    outlets = dict(
+        session.exec(
+            select(OrgUnit.id, OrgUnit.name).where(
+                OrgUnit.id.in_({c.outlet_id for c in codes.values()})
+            )
+        ).all()
+    )
+    results: dict[int, Received] = {}
+    events, pending = [], []
+    window = DateWindow.current()
+    for i, fields in adds:
+        name, code = event_name(fields), codes.get(fields.get("State", ""))
+        if code is None:
+            results[i] = Received(name, "不是本系统活码带来的好友（State 未知）", False)
+            continue
+        moment = _moment(fields)
+        if problem := window.moment_problem(moment):
+            results[i] = Received(name, f"未记录：{problem}", False)
+            continue
+        person = staff.get(fields.get("UserID", ""))
+        customer = hash_customer(fields.get("ExternalUserID", ""))
+        events.append(
+            NewEvent(
+                code, _moment(fields), EventType.ADD_FRIEND, customer, person.id if person else None
+            )
+        )
+        pending.append((i, fields, code, person, customer))
+    new = store_events(session, events, "callback") if events else set()
+    greeted: set[tuple[int, str]] = set()
+    for i, fields, code, person, customer in pending:
+        name = event_name(fields)
+        if (code.id, customer, EventType.ADD_FRIEND) not in new or (code.id, customer) in greeted:
+            results[i] = Received(name, "该好友事件已记录过", False)
+            continue
+        greeted.add((code.id, customer))
+        if not live():
+            results[i] = Received(name, f"已记录好友（活码「{code.name}」）", False)
+            continue
+        _queue_greeting(session, fields, code, person, outlets.get(code.outlet_id, ""))
+        results[i] = Received(name, f"已记录好友（活码「{code.name}」），欢迎语与标签已排队", True)
+    return results
+
+
+def _queue_greeting(
+    session: Session, fields: dict[str, str], code: ChannelCode, person: Staff | None, outlet: str
+) -> None:
+    enqueue(
+        session,
+        GREET,
+        {
+            "userid": fields.get("UserID", ""),
+            "external_userid": fields.get("ExternalUserID", ""),
+            "welcome_code": fields.get("WelcomeCode", ""),
+            # outlet and staff filled now; the customer's name when the call runs
+            "welcome": welcome_text(
+                code.welcome_message,
+                nickname="{客户昵称}",
+                outlet=outlet,
+                staff=person.name if person else "",
+            ),
+            "tags": list(code.tags),
+        },
+        code_id=code.id,
+    )
 
 
 def _moment(fields: dict[str, str]) -> datetime:
@@ -157,8 +288,6 @@ def _moment(fields: dict[str, str]) -> datetime:
 
 def _apply(session: Session, fields: dict[str, str]) -> tuple[str, bool]:
     event, change = fields.get("Event", ""), fields.get("ChangeType", "")
-    if event == "change_external_contact" and change in ADD_TYPES:
-        return _friend_added(session, fields)
     if event == "change_external_contact" and change in LOSS_TYPES:
         return _lost(session, fields, LOSS_TYPES[change]), False
     if event == "change_external_contact" and change == "transfer_fail":
@@ -173,50 +302,6 @@ def _staff(session: Session, userid: str) -> Staff | None:
     if not userid:
         return None
     return session.exec(select(Staff).where(Staff.wecom_userid == userid)).first()
-
-
-def _friend_added(session: Session, fields: dict[str, str]) -> tuple[str, bool]:
-    slug = fields.get("State", "")
-    code = (
-        session.exec(select(ChannelCode).where(ChannelCode.slug == slug)).first() if slug else None
-    )
-    if code is None:
-        return "不是本系统活码带来的好友（State 未知）", False
-    staff = _staff(session, fields.get("UserID", ""))
-    external = fields.get("ExternalUserID", "")
-    recorded = add_event(
-        session,
-        code,
-        _moment(fields),
-        EventType.ADD_FRIEND,
-        hash_customer(external),
-        staff.id if staff else None,
-        "callback",
-    )
-    if not recorded:
-        return "该好友事件已记录过", False
-    if not live():
-        return f"已记录好友（活码「{code.name}」）", False
-    outlet = session.get(OrgUnit, code.outlet_id)
-    enqueue(
-        session,
-        GREET,
-        {
-            "userid": fields.get("UserID", ""),
-            "external_userid": external,
-            "welcome_code": fields.get("WelcomeCode", ""),
-            # outlet and staff filled now; the customer's name when the call runs
-            "welcome": welcome_text(
-                code.welcome_message,
-                nickname="{客户昵称}",
-                outlet=outlet.name if outlet else "",
-                staff=staff.name if staff else "",
-            ),
-            "tags": list(code.tags),
-        },
-        code_id=code.id,
-    )
-    return f"已记录好友（活码「{code.name}」），欢迎语与标签已排队", True
 
 
 def _source_code(session: Session, customer: str, staff_id: int | None) -> ChannelCode | None:
@@ -260,3 +345,64 @@ def _joined(session: Session, fields: dict[str, str]) -> str:
             )
     scene = fields.get("JoinScene", "")
     return f"{len(members)} 人入群（方式 {scene or '未知'}），其中 {joined} 位来自活码"
+
+
+# --- the callback writer -------------------------------------------------------------------
+
+
+class CallbackWriter(threading.Thread):
+    """One thread per process that stores the callbacks arriving together in one
+    transaction (group commit). Each request still gets its answer only after its event is
+    committed, so a callback answered 200 is never lost; WeCom re-sends unanswered ones."""
+
+    GATHER_SECONDS = 0.005
+    MAX_BATCH = 500
+
+    def __init__(self) -> None:
+        super().__init__(name="wecom-callbacks", daemon=True)
+        self.inbox: queue.SimpleQueue[tuple[Item, Future]] = queue.SimpleQueue()
+
+    def submit(self, fields: dict[str, str], digest: str) -> Future:
+        future: Future = Future()
+        self.inbox.put(((fields, digest), future))
+        return future
+
+    def run(self) -> None:
+        while True:
+            batch = [self.inbox.get()]
+            deadline = time.monotonic() + self.GATHER_SECONDS
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self.inbox.get(timeout=max(deadline - time.monotonic(), 0)))
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[Item, Future]]) -> None:
+        try:
+            with session_scope() as session:
+                answers = handle_events(session, [item for item, _ in batch])
+        except Exception:
+            log.exception("callback batch failed; storing its %d callbacks one by one", len(batch))
+            for item, future in batch:
+                try:
+                    with session_scope() as session:
+                        future.set_result(handle_event(session, *item))
+                except Exception as exc:
+                    future.set_exception(exc)
+            return
+        for (_, future), answer in zip(batch, answers, strict=True):
+            future.set_result(answer)
+
+
+_writer: CallbackWriter | None = None
+_writer_lock = threading.Lock()
+
+
+def writer() -> CallbackWriter:
+    global _writer
+    with _writer_lock:
+        if _writer is None or not _writer.is_alive():
+            _writer = CallbackWriter()
+            _writer.start()
+        return _writer

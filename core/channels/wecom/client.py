@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +56,21 @@ class _Token:
     expires_at: float  # time.monotonic()
 
 
+_local = threading.local()  # one kept-alive connection per thread and host
+
+
+def _connection(base: urllib.parse.SplitResult, *, fresh: bool) -> http.client.HTTPConnection:
+    connections: dict[str, http.client.HTTPConnection] = _local.__dict__.setdefault("c", {})
+    key = f"{base.scheme}://{base.netloc}"
+    connection = connections.get(key)
+    if connection is None or fresh:
+        if connection is not None:
+            connection.close()
+        kind = http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
+        connection = connections[key] = kind(base.hostname, base.port, timeout=TIMEOUT_SECONDS)
+    return connection
+
+
 _tokens: dict[tuple[str, str], _Token] = {}
 _token_lock = threading.Lock()
 # Observers of token fetches (the admin page's "last token fetch"): set by the outbox.
@@ -81,16 +95,26 @@ class WeComClient:
     # --- transport -------------------------------------------------------------------------
 
     def _http(self, method: str, path: str, query: dict[str, str], body: Any | None) -> dict:
-        url = f"{self.settings.wecom_api_base}/{path}?{urllib.parse.urlencode(query)}"
+        base = urllib.parse.urlsplit(self.settings.wecom_api_base)
+        target = f"{base.path}/{path}?{urllib.parse.urlencode(query)}"
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        request = urllib.request.Request(
-            url, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                return json.loads(response.read().decode() or "{}")
-        except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as exc:
-            raise WeComError(NETWORK_ERROR, f"network: {exc}") from exc
+        headers = {"Content-Type": "application/json"}
+        for fresh in (False, True):  # a kept-alive connection the server closed: once more
+            connection = _connection(base, fresh=fresh)
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                text = response.read().decode()
+                if response.status >= 500:
+                    raise WeComError(NETWORK_ERROR, f"HTTP {response.status}")
+                return json.loads(text or "{}")
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if fresh:
+                    raise WeComError(NETWORK_ERROR, f"network: {exc}") from exc
+            except ValueError as exc:
+                raise WeComError(NETWORK_ERROR, f"not JSON: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _with_retries(self, fn: Callable[[], dict]) -> dict:
         for attempt in range(ATTEMPTS):

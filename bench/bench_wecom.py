@@ -1,0 +1,282 @@
+"""WeCom callbacks under load: the real server (`streamlit run app.py`) in live WeCom mode,
+a loopback fake WeCom in a process of its own answering "system busy" (-1) to a tenth of
+its calls, and signed, encrypted add_external_contact callbacks posted at a steady
+200 per second (open loop: a late answer does not slow the sender) for 30 s (10 s at
+--scale small).
+
+Checked after the run: every callback answered 200, every add recorded exactly once, each
+greeted (send_welcome_msg) and tagged (mark_tag) once in the fake despite the busy answers,
+no outbox call failed; then the first 200 callbacks are replayed and nothing changes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+from urllib.request import urlopen
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from bench.common import Result, ensure_postgres_database, scratch_sqlite
+from core.channels.codes import CodeInput, create_code
+from core.platform.settings import get_settings
+from db.engine import get_engine
+from db.migrate import empty_postgres_schema, upgrade_to_head
+from db.models import ChannelEvent, ChannelType, EventType, OrgUnit, OutboxState, Role, WeComOutbox
+from tests.e2e.app_server import running_apps
+from tests.factories import make_staff, make_tree, make_user
+from tests.wecom_fake import AES_KEY, CORP_ID, SECRET, TOKEN, FakeWeCom, add_event
+
+PG_URL = os.environ.get(
+    "BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/rds_bench_wecom"
+)
+RATE = 200
+BUSY = 0.1
+GOAL_MS = 200
+SENDERS = 48
+
+
+def _fake_process(port_out, stop) -> None:
+    fake = FakeWeCom(busy_rate=BUSY).start()
+    port_out.value = fake.port
+    stop.wait()
+    fake.stop()
+
+
+def _fresh(backend: str) -> str:
+    if backend == "sqlite":
+        return scratch_sqlite("wecom")
+    empty_postgres_schema(PG_URL)
+    upgrade_to_head(PG_URL)
+    return PG_URL
+
+
+def _world(url: str, env: dict[str, str]) -> str:
+    """Five staff at one outlet and one code (queued as a contact way): its slug."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        with Session(get_engine(url), expire_on_commit=False) as session:
+            make_tree(session)
+            staff = tuple(make_staff(session, "O111", f"员工{i}") for i in range(5))
+            outlet_id = session.exec(select(OrgUnit.id).where(OrgUnit.code == "O111")).one()
+            code = create_code(
+                session,
+                actor=make_user(session, "designer", Role.DESIGNER),
+                data=CodeInput(
+                    name="柜台码",
+                    channel_type=ChannelType.COUNTER,
+                    outlet_id=outlet_id,
+                    staff_ids=staff,
+                    tags=("网点柜台", "权益日"),
+                ),
+            )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+    get_engine(url).dispose()
+    return code.slug
+
+
+def _post(
+    base: str, params: dict[str, str], body: bytes, local: threading.local
+) -> tuple[int, float]:
+    parts = urlsplit(base)
+    connection = getattr(local, "connection", None)
+    if connection is None:
+        connection = local.connection = http.client.HTTPConnection(
+            parts.hostname, parts.port, timeout=30
+        )
+    start = time.perf_counter()
+    try:
+        connection.request("POST", f"/wecom/callback?{urlencode(params)}", body=body)
+        response = connection.getresponse()
+        response.read()
+        status = response.status
+    except (OSError, http.client.HTTPException):
+        local.connection = None
+        status = 0
+    return status, (time.perf_counter() - start) * 1000
+
+
+def _send_all(base: str, callbacks: list[tuple[dict, bytes]]) -> list[tuple[int, float]]:
+    """Open loop: callback i leaves at start + i / RATE, whatever came back before."""
+    local = threading.local()
+    start = time.perf_counter() + 0.5
+
+    def one(i: int) -> tuple[int, float]:
+        delay = start + i / RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        return _post(base, *callbacks[i], local)
+
+    with ThreadPoolExecutor(SENDERS) as pool:
+        return list(pool.map(one, range(len(callbacks))))
+
+
+def _outbox_open(url: str) -> int:
+    with Session(get_engine(url)) as session:
+        return session.execute(
+            sa.select(sa.func.count())
+            .select_from(WeComOutbox)
+            .where(WeComOutbox.state.in_([OutboxState.PENDING, OutboxState.RUNNING]))
+        ).scalar_one()
+
+
+def _counts(url: str) -> dict[str, int]:
+    with Session(get_engine(url)) as session:
+        events = session.execute(
+            sa.select(sa.func.count())
+            .select_from(ChannelEvent)
+            .where(ChannelEvent.event_type == EventType.ADD_FRIEND)
+        ).scalar_one()
+        states = dict(
+            session.execute(
+                sa.select(WeComOutbox.state, sa.func.count()).group_by(WeComOutbox.state)
+            ).all()
+        )
+    return {"events": events, **{OutboxState(k).value: v for k, v in states.items()}}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(backend: str, seconds: int) -> dict:
+    spawn = multiprocessing.get_context("spawn")
+    port, stop = spawn.Value("i", 0), spawn.Event()
+    fake_proc = spawn.Process(target=_fake_process, args=(port, stop))
+    fake_proc.start()
+    while not port.value:
+        time.sleep(0.05)
+    api_base = f"http://127.0.0.1:{port.value}/cgi-bin"
+    env = {
+        "WECOM_CORP_ID": CORP_ID,
+        "WECOM_SECRET": SECRET,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_AES_KEY": AES_KEY,
+        "WECOM_API_BASE": api_base,
+    }
+    url = _fresh(backend)
+    slug = _world(url, env)
+    signer = FakeWeCom()  # only its crypto: callbacks are signed here, sent below
+    total = RATE * seconds
+    now = int(time.time())
+    callbacks = [
+        signer.callback(
+            add_event(
+                state=slug,
+                userid=f"wx_O111_员工{i % 5}",
+                external=f"wmBench{i:06d}",
+                welcome_code=f"WC{i:06d}",
+                at=now + i // RATE,
+            )
+        )
+        for i in range(total)
+    ]
+    logs = Path(tempfile.mkdtemp(prefix="rds-wecom-"))
+    try:
+        with running_apps(url, [logs / "app.log"], env={**env, "DEMO_MODE": "0"}) as (app,):
+            _send_all(app.base, callbacks[:50])  # warm up (50 real adds, counted below)
+            cpu, began = _cpu_seconds(app.process.pid), time.monotonic()
+            answers = _send_all(app.base, callbacks[50:])
+            sent_for = time.monotonic() - began
+            cpu_used = _cpu_seconds(app.process.pid) - cpu
+            drain_start = time.monotonic()
+            while _outbox_open(url) and time.monotonic() - drain_start < 300:
+                time.sleep(0.5)
+            drained = time.monotonic() - drain_start
+            after = _counts(url)
+            replays = _send_all(app.base, callbacks[:RATE])
+            time.sleep(2)
+            replayed = _counts(url)
+        stats = json.loads(urlopen(f"http://127.0.0.1:{port.value}/_fake/stats").read())
+    finally:
+        stop.set()
+        fake_proc.join(10)
+    latencies = [ms for _, ms in answers]
+    return {
+        "total": total,
+        "ok": sum(1 for status, _ in answers + replays if status == 200),
+        "answers": len(answers) + len(replays),
+        "p95": round(statistics.quantiles(latencies, n=20)[18], 1),
+        "p50": round(statistics.median(latencies), 1),
+        "rate": round(len(answers) / sent_for, 1),
+        "cpu_pct": round(100 * cpu_used / sent_for),
+        "drained_s": round(drained, 1),
+        "after": after,
+        "replayed": replayed,
+        "fake": stats,
+    }
+
+
+def _results(backend: str, m: dict, scale: str) -> list[Result]:
+    fake, after = m["fake"], m["after"]
+    exact = after["events"] == m["total"] and m["replayed"] == after
+    return [
+        Result(
+            name=f"wecom_callback_p95_ms_{backend}",
+            value=m["p95"],
+            unit="ms",
+            baseline="goal",
+            baseline_value=GOAL_MS,
+            scale=scale,
+            notes=(
+                f"{m['total'] - 50} add callbacks at {m['rate']}/s (open loop, {SENDERS} senders), "
+                f"p50 {m['p50']} ms; {m['ok']}/{m['answers']} answered 200; server CPU "
+                f"{m['cpu_pct']} % of one core; ratio = goal / p95"
+            ),
+        ),
+        Result(
+            name=f"wecom_events_recorded_{backend}",
+            value=after["events"],
+            unit="events",
+            baseline="callbacks sent (distinct adds)",
+            baseline_value=m["total"],
+            scale=scale,
+            notes=(
+                f"exactly once: {exact} (200 replays afterwards changed nothing: "
+                f"{m['replayed'] == after}); greeted {fake['distinct_welcomes']} "
+                f"(send_welcome_msg {fake['welcomes']}), tagged {fake['marks']}, tags created "
+                f"{fake['tag_creations']}×"
+            ),
+        ),
+        Result(
+            name=f"wecom_calls_failed_{backend}",
+            value=after.get("failed", 0),
+            unit="calls",
+            baseline="calls done",
+            baseline_value=after.get("done", 0),
+            scale=scale,
+            notes=(
+                f"fake answered 'system busy' to {fake['busy_answers']} of {fake['calls']} "
+                f"calls ({BUSY:.0%}); outbox empty {m['drained_s']} s after the last callback; "
+                f"token fetched {fake['token_fetches']}×"
+            ),
+        ),
+    ]
+
+
+def run(scale: str) -> list[Result]:
+    seconds = 30 if scale == "full" else 10
+    backends = ["sqlite"] + (["postgresql"] if ensure_postgres_database(PG_URL) else [])
+    results = []
+    for backend in backends:
+        results += _results(backend, _measure(backend, seconds), scale)
+    return results
