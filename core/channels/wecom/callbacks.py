@@ -20,7 +20,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -142,16 +141,12 @@ def handle_events(session: Session, items: list[Item]) -> list[Received]:
     transaction: the callback writer groups the callbacks that arrive together, so a burst
     costs a few statements per batch rather than several per callback."""
     with write_transaction(session):
-        ids = _claim(session, items)
-        results: dict[int, Received] = {}
-        adds = [
-            i for i, (f, d) in enumerate(items) if ids.get(d, (None, -1))[1] == i and _is_add(f)
-        ]
-        results |= _friends_added(session, [(i, items[i][0]) for i in adds])
-        for i, (fields, digest) in enumerate(items):
+        fresh = _fresh(session, items)
+        results = _friends_added(session, [(i, items[i][0]) for i in fresh if _is_add(items[i][0])])
+        for i, (fields, _) in enumerate(items):
             if i in results:
                 continue
-            if ids.get(digest, (None, -1))[1] != i:
+            if i not in fresh:
                 results[i] = Received(event_name(fields), "重复的回调，已忽略", False)
                 continue
             try:
@@ -160,13 +155,7 @@ def handle_events(session: Session, items: list[Item]) -> list[Received]:
             except ValidationFailed as exc:  # e.g. a time outside the window: kept, not applied
                 outcome, queued = f"未记录：{exc}", False
             results[i] = Received(event_name(fields), outcome, queued)
-        updates = [
-            {"id": ids[d][0], "outcome": results[i].outcome[:300]}
-            for i, (_, d) in enumerate(items)
-            if ids.get(d, (None, -1))[1] == i
-        ]
-        if updates:
-            session.execute(sa.update(WeComCallback), updates)
+        _remember(session, [(items[i], results[i]) for i in fresh])
         return [results[i] for i in range(len(items))]
 
 
@@ -177,26 +166,37 @@ def _is_add(fields: dict[str, str]) -> bool:
     )
 
 
-def _claim(session: Session, items: list[Item]) -> dict[str, tuple[int, int]]:
-    """Insert the callbacks' digests; for each new one, (row id, index of its item)."""
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
-    table = WeComCallback.__table__
-    first: dict[str, int] = {}
+def _fresh(session: Session, items: list[Item]) -> list[int]:
+    """Indexes of the items whose ciphertext was not seen before (first occurrence only)."""
+    digests = {digest for _, digest in items}
+    seen = set(session.exec(select(WeComCallback.digest).where(WeComCallback.digest.in_(digests))))
+    fresh = []
     for i, (_, digest) in enumerate(items):
-        first.setdefault(digest, i)
+        if digest not in seen:
+            seen.add(digest)
+            fresh.append(i)
+    return fresh
+
+
+def _remember(session: Session, done: list[tuple[Item, Received]]) -> None:
+    """The callbacks handled, with their outcome: a replay of one is ignored from now on.
+    (A replay racing in another process inserts nothing here; its events were stored once
+    anyway, by their own identity.)"""
+    if not done:
+        return
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     now = utcnow()
     rows = [
         {
             "digest": digest,
-            "event": event_name(items[i][0])[:64],
-            "outcome": "",
-            "staff_userid": items[i][0].get("UserID", "")[:64],
+            "event": received.event[:64],
+            "outcome": received.outcome[:300],
+            "staff_userid": fields.get("UserID", "")[:64],
             "received_at": now,
         }
-        for digest, i in first.items()
+        for (fields, digest), received in done
     ]
-    statement = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.digest)
-    return {digest: (row_id, first[digest]) for row_id, digest in session.execute(statement, rows)}
+    session.execute(insert(WeComCallback.__table__).on_conflict_do_nothing(), rows)
 
 
 def _friends_added(session: Session, adds: list[tuple[int, dict[str, str]]]) -> dict[int, Received]:

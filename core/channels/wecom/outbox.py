@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
 BATCH = 50
-CALL_THREADS = 8
+CALL_THREADS = 16  # the calls wait on WeCom, not on the CPU
 PERSONAL_FIELDS = ("external_userid", "welcome_code", "external_userids")
 
 
