@@ -236,7 +236,10 @@ class FakeWeCom:
         crypto: WeComCrypto | None = None,
     ) -> tuple[dict[str, str], bytes]:
         """(query parameters, body) of a signed, encrypted callback carrying `fields`."""
-        items = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
+        items = "".join(
+            f"<{k}>{v}</{k}>" if v.startswith("<Item>") else f"<{k}><![CDATA[{v}]]></{k}>"
+            for k, v in fields.items()
+        )
         message = f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>{items}</xml>"
         ts, nonce = str(timestamp or int(time.time())), secrets.token_hex(5)
         sig, body = (crypto or self.crypto).envelope(message, timestamp=ts, nonce=nonce)

@@ -162,6 +162,20 @@ def test_the_whole_loop(db_url: str, fake: FakeWeCom, world) -> None:
         )
         assert funnel_total(rows).counts[EventType.LOSS] == 1
 
+    # 6. A group join of a customer who came through the code: a group event for it.
+    joined = {
+        "CreateTime": str(int(time.time())),
+        "Event": "change_external_chat",
+        "ChatId": "wrChat1",
+        "ChangeType": "update",
+        "UpdateDetail": "add_member",
+        "JoinScene": "3",
+        "MemChangeCnt": "2",
+        "MemChangeList": "<Item>wmCustomer2</Item><Item>wmStranger</Item>",
+    }
+    assert _post(client, *fake.callback(joined)).status_code == 200
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.JOIN_GROUP) == 1
+
 
 def test_forged_foreign_and_stale_callbacks_get_403_and_write_nothing(
     db_url: str, fake: FakeWeCom, world

@@ -4,8 +4,8 @@ background: claimed in one short transaction, called with no transaction open, f
 another. Retryable failures (system busy, rate limits, network) come back later with a
 growing pause; what still fails is kept as `failed` with WeCom's answer, on the admin page.
 
-A worker thread per app process (started from the st.App lifespan in live mode) drains it
-and is woken by the callback route; the scheduler's sweep drains whatever is left (for
+A few worker threads per app process (started from the st.App lifespan in live mode) drain
+it side by side and are woken by the callback route; the scheduler's sweep drains whatever is left (for
 instance after a restart). Several processes share the table safely: a claim is a lease.
 """
 
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
-BATCH = 50
-CALL_THREADS = 16  # the calls wait on WeCom, not on the CPU
+BATCH = 16
+LOOPS = 2  # drain loops per process: a slow call (retrying) holds up only its own batch
+CALL_THREADS = LOOPS * BATCH  # the calls wait on WeCom, not on the CPU
 PERSONAL_FIELDS = ("external_userid", "welcome_code", "external_userids")
 
 
@@ -200,16 +201,27 @@ def drain(*, client: WeComClient | None = None, rounds: int = 1000) -> int:
 # --- the background worker ---------------------------------------------------------------
 
 
-class OutboxWorker(threading.Thread):
-    """Drains the outbox as soon as it is woken, and at least every `idle` seconds."""
+class OutboxWorker:
+    """`LOOPS` threads that drain the outbox side by side as soon as they are woken, and at
+    least every `idle` seconds."""
 
     def __init__(self, idle: float = 1.0) -> None:
-        super().__init__(name="wecom-outbox", daemon=True)
         self.idle = idle
         self.woken = threading.Event()
         self.stopping = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._loop, name=f"wecom-outbox-{n}", daemon=True)
+            for n in range(LOOPS)
+        ]
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def is_alive(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
                 ran = drain_once()
@@ -223,6 +235,10 @@ class OutboxWorker(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.woken.set()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
 
 
 _worker: OutboxWorker | None = None
