@@ -35,7 +35,7 @@ from core.platform.cells import DateWindow
 from core.platform.clock import utcnow
 from core.platform.errors import ValidationFailed
 from core.platform.settings import get_settings
-from db.engine import is_postgres, session_scope, write_transaction
+from db.engine import get_engine, is_postgres, session_scope, write_transaction
 from db.models import ChannelCode, ChannelEvent, EventType, OrgUnit, Staff, WeComCallback
 
 log = logging.getLogger(__name__)
@@ -350,17 +350,29 @@ def _joined(session: Session, fields: dict[str, str]) -> str:
 # --- the callback writer -------------------------------------------------------------------
 
 
-class CallbackWriter(threading.Thread):
-    """One thread per process that stores the callbacks arriving together in one
-    transaction (group commit). Each request still gets its answer only after its event is
-    committed, so a callback answered 200 is never lost; WeCom re-sends unanswered ones."""
+class CallbackWriter:
+    """Threads that store the callbacks arriving together in one transaction each (group
+    commit): one on SQLite (a single writer at a time anyway), a few on PostgreSQL, so one
+    batch is built while another waits for its commit. Each request gets its answer only
+    after its event is committed, so a callback answered 200 is never lost; WeCom re-sends
+    unanswered ones."""
 
     GATHER_SECONDS = 0.005
     MAX_BATCH = 500
 
-    def __init__(self) -> None:
-        super().__init__(name="wecom-callbacks", daemon=True)
+    def __init__(self, threads: int = 1) -> None:
         self.inbox: queue.SimpleQueue[tuple[Item, Future]] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self.run, name=f"wecom-callbacks-{n}", daemon=True)
+            for n in range(threads)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def is_alive(self) -> bool:
+        return all(thread.is_alive() for thread in self.threads)
 
     def submit(self, fields: dict[str, str], digest: str) -> Future:
         future: Future = Future()
@@ -403,6 +415,6 @@ def writer() -> CallbackWriter:
     global _writer
     with _writer_lock:
         if _writer is None or not _writer.is_alive():
-            _writer = CallbackWriter()
+            _writer = CallbackWriter(3 if is_postgres(get_engine()) else 1)
             _writer.start()
         return _writer
