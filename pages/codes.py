@@ -55,7 +55,7 @@ if dead:
     named += " 等" if len(dead) > 3 else ""
     st.warning(
         f"有 {len(dead)} 个活码已无法接待客户：{named}。已排在下表最前，"
-        "请更换员工、延长有效期或停用。",
+        "可在下方「管理活码」中更换员工、延长有效期或停用。",
         icon=":material/warning:",
     )
 if codes:

@@ -423,7 +423,7 @@ def flag_dead_codes(session: Session, *, today: date) -> int:
                     session,
                     [code.created_by],
                     title=f"活码「{code.name}」已失效",
-                    body=f"原因：{problem}。请更换接待员工、延长有效期或停用该活码。",
+                    body=f"原因：{problem}。请在「渠道活码 → 管理活码」中更换接待员工、延长有效期或停用该活码。",
                     link="codes",
                     dedupe_key=f"dead-code:{code.id}:{problem}",
                 )
