@@ -14,7 +14,7 @@ from core.platform.errors import DomainError
 from core.platform.org import cities
 from core.platform.permissions import Action
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind, PlanState
-from ui import plan_detail, plan_view, widgets
+from ui import plan_detail, plan_view, selection, widgets
 from ui.text import md
 
 actor = widgets.require(Action.REVIEW_PLANS)
@@ -80,22 +80,21 @@ frame = pd.DataFrame(
         for r in queue
     ]
 )
-event = st.dataframe(
+picked = selection.selectable_table(
     frame.style.apply(
         lambda row: [
             "color: #B42318; font-weight: 600" if row["SLA"] != "正常" else "" for _ in row
         ],
         axis=1,
     ),
-    hide_index=True,
+    [r.campaign_id for r in queue],
     key="queue_table",
-    on_select="rerun",
-    selection_mode="single-row",
+    hide_index=True,
 )
 requested = st.query_params.get("plan")
 by_id = {r.campaign_id: r for r in queue}
-if event and event.selection.rows:
-    row = queue[event.selection.rows[0]]
+if picked is not None:
+    row = queue[picked]
 elif requested and requested.isdigit() and int(requested) in by_id:
     row = by_id[int(requested)]
 else:
