@@ -240,3 +240,41 @@ def test_plan_summary_names_an_outlet_and_a_merchant_that_share_an_id(
     assert "指定网点：O111支局" in summary and "参与商户**：星沙超市" in summary
     coupons = next(d.value for d in at.dataframe if "承兑商户" in d.value.columns)
     assert set(coupons["承兑商户"]) == {"星沙超市"}
+
+
+def test_coupon_form_adds_fills_and_removes_coupons(app_for, world, sqlite_url) -> None:
+    from core.campaigns.design import CouponKind
+
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/campaigns.py").run()
+    name_key = next(t.key for t in at.text_input if t.key and t.key.endswith("_name"))
+    form = name_key.removesuffix("_name")
+    at.text_input(key=name_key).input("元旦逢8权益日").run()
+    at.button(key=f"{form}_coupon_add").click().run()
+    at.button(key=f"{form}_coupon_add").click().run()
+    assert not at.exception
+    labels = {w.label for w in at.number_input}
+    assert {"满（元）", "减免金额（元）", "发放数量（张）", "邮政出资（%）"} <= labels
+    at.text_input(key=f"{form}_c0_name").input("满30减10").run()
+    at.number_input(key=f"{form}_c0_threshold").set_value(30.0).run()
+    at.number_input(key=f"{form}_c0_face").set_value(10.0).run()
+    at.number_input(key=f"{form}_c0_quantity").set_value(500).run()
+    at.segmented_control(key=f"{form}_c1_kind").set_value(CouponKind.SHIPPING).run()
+    assert "满（元）" not in {w.label for w in at.number_input if w.key.startswith(f"{form}_c1")}
+    at.button(key=f"{form}_c1_remove").click().run()
+    assert not any(w.key.startswith(f"{form}_c1_") for w in at.number_input)
+    at.button(key="design_save").click().run()
+    assert not at.exception
+    with Session(get_engine(sqlite_url)) as session:
+        cid = session.exec(select(Campaign)).one().id
+        detail = campaigns.campaign_detail(
+            session, actor=world[1][Role.CITY_PLANNER], campaign_id=cid
+        )
+    (coupon,) = detail.design.coupons
+    assert (coupon.name, coupon.kind, coupon.threshold_fen, coupon.face_value_fen) == (
+        "满30减10",
+        CouponKind.FULL_REDUCTION,
+        3000,
+        1000,
+    )
+    assert coupon.quantity == 500 and coupon.post_share_pct == 100
