@@ -38,6 +38,13 @@ def format_yuan(fen: int, *, compact: bool = True) -> str:
     return f"{sign}¥{_group(magnitude, 2)}"
 
 
+def plain_yuan(fen: int) -> str:
+    """A yuan amount as a number for running text, no ¥ and no ".00": 30, 10.5, 1,000.
+    The caller puts 元 after it ("满30减10元")."""
+    text = _group(yuan(fen), 2)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_count(value: int, *, compact: bool = False) -> str:
     if compact and abs(value) >= 100_000_000:
         return f"{_group(Decimal(value) / _YI, 2)}亿"

@@ -215,6 +215,6 @@ def test_compliance_hits_say_where() -> None:
 def test_flatten_shows_fields_in_chinese() -> None:
     flat = flatten(design(), names=DesignNames(merchants={7: "星沙超市"}))
     assert flat["权益日规则"] == "逢8（每月 8、18、28 日）"
-    assert flat["权益券 1·类型与面值"] == "满¥100.00减¥20.00"
+    assert flat["权益券 1·类型与面值"] == "满100减20元"
     assert flat["权益券 1·出资比例"] == "邮政 60% / 商户 40%"
     assert flat["参与商户"] == "星沙超市"

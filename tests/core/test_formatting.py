@@ -37,3 +37,25 @@ def test_phone_mask() -> None:
 def test_rank_change_text() -> None:
     assert [change_text(c) for c in (3, -2, 0, None)] == ["↑3", "↓2", "—", "新"]
     assert change_text(None, had_previous=False) == "—"
+
+
+def test_plain_yuan_drops_the_cents_of_whole_amounts() -> None:
+    from core.platform.formatting import plain_yuan
+
+    assert [plain_yuan(f) for f in (3000, 1050, 1001, 100_000, 0, -500)] == [
+        "30",
+        "10.5",
+        "10.01",
+        "1,000",
+        "0",
+        "-5",
+    ]
+
+
+def test_coupon_descriptions_read_like_a_poster() -> None:
+    from core.campaigns.design import Coupon, CouponKind
+
+    assert Coupon(threshold_fen=3000, face_value_fen=1000).describe() == "满30减10元"
+    discount = Coupon(kind=CouponKind.DISCOUNT, discount_permille=880, face_value_fen=2000)
+    assert discount.describe() == "8.8折，最高优惠20元"
+    assert Coupon(kind=CouponKind.INSTANT, face_value_fen=550).describe() == "立减券 5.5元"
