@@ -481,3 +481,16 @@ def test_a_16_bit_grey_photo_keeps_its_tones() -> None:
     expected = (ramp >> 8).astype(int)
     assert np.abs(grey - expected).max() <= 1
     assert 120 <= grey.mean() <= 135  # a ramp, not a white sheet
+
+
+def test_few_benefits_get_larger_type_and_still_fit_the_card() -> None:
+    from core.posters.render import benefits_style
+    from core.posters.text_fit import fit_list
+
+    template = get_template("rights_day")
+    few = ("满30减10元", "寄递券 5元", "一分购 20元")
+    base = fit_list(few, template.benefits)
+    adapted = fit_list(few, benefits_style(template.benefits, len(few)))
+    assert adapted.size > base.size and not adapted.below_min
+    four = (*few, "新开户客户送 10 元话费")
+    assert benefits_style(template.benefits, len(four)) == template.benefits
