@@ -111,9 +111,7 @@ def _bind_units(tokens: list[str]) -> list[str]:
     for token in tokens:
         if out and not token.isspace() and not out[-1].isspace():
             before = out[-1].rstrip()
-            after_number = before[-1:].isdigit() or (
-                before[-1:] in _UNITS and _has_digit(before)
-            )
+            after_number = before[-1:].isdigit() or (before[-1:] in _UNITS and _has_digit(before))
             if (after_number and token[0] in _UNITS) or (
                 token[0].isdigit() and before[-1:] in _LEADS
             ):

@@ -80,3 +80,29 @@ def test_planner_creates_one_code_with_the_form_and_bad_input_is_refused(
     assert not at.error
     with Session(get_engine(sqlite_url)) as session:
         assert session.exec(select(ChannelCode.name)).all() == ["五一路柜台"]
+
+
+def test_choosing_a_campaign_applies_its_template_and_its_city_to_the_batch(
+    app_for, world, sqlite_url
+) -> None:
+    from db.models import Campaign, CampaignKind
+    from tests.factories import make_campaign
+
+    with Session(get_engine(sqlite_url)) as session:
+        make_staff(session, "O111", "张三")
+        cid = make_campaign(session, "C1", "新春存款节", "approved")
+        campaign = session.get(Campaign, cid)
+        campaign.kind = CampaignKind.FESTIVAL
+        session.add(campaign)
+        session.commit()
+    at = app_for(Role.DESIGNER).run()
+    at.switch_page("pages/posters.py").run()
+    picked = next(o for o in at.selectbox(key="poster_campaign").options if "新春存款节" in o)
+    at.selectbox(key="poster_campaign").select(picked).run()
+    assert not at.exception
+    assert at.selectbox(key="poster_template").value == "festival"
+    assert at.text_input(key="poster_title").value == "新春存款节"
+    assert not [s for s in at.selectbox if s.key in ("batch_city", "batch_campaign")]
+    assert any("关联活动「新春存款节」" in c.value for c in at.caption)
+    at.button(key="batch_posters").click().run()
+    assert any("已生成 1 张专属海报" in s.value for s in at.success)
