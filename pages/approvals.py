@@ -147,6 +147,7 @@ def confirm(decision: Decision) -> None:
         except DomainError as exc:
             widgets.show_error(exc)
             return
+        widgets.data_changed()
         widgets.flash(f"已{decision.label}「{row.name}」")
         st.rerun()
 

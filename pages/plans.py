@@ -158,6 +158,7 @@ try:
                 withdraw_plan(
                     session, actor=actor, campaign_id=current.id, expected_lock=current.lock_version
                 )
+            widgets.data_changed()
             st.toast("已撤回为草稿")
             st.rerun()
     if step is not None:
@@ -170,6 +171,7 @@ try:
         ):
             with widgets.db() as session:
                 advance_campaign(session, actor=actor, campaign_id=current.id, action=step)
+            widgets.data_changed()
             st.toast(f"活动已{step.label}")
             st.rerun()
 except DomainError as exc:

@@ -198,7 +198,12 @@ def _state(value: str | None) -> str:
 
 
 def latest_comment(detail: CampaignDetail) -> str:
+    """The reviewers' latest comment in the current round: a (re)submission starts a new
+    round, so a return comment that was answered by resubmitting is no longer shown here
+    (it stays in the 审核记录)."""
     for event in reversed(detail.events):
+        if event.action == PlanAction.SUBMIT:
+            return ""
         if event.comment and event.action in (
             PlanAction.RETURN,
             PlanAction.REJECT,
@@ -212,18 +217,25 @@ def latest_comment(detail: CampaignDetail) -> str:
 
 
 def diff_table(rows: list[DiffRow], left: str, right: str) -> None:
-    frame = pd.DataFrame([{"字段": r.field, left: r.left, right: r.right} for r in rows])
-    changed = {r.field for r in rows if r.changed}
-    st.caption(f"共 {len(changed)} 处不同（黄色标出）")
-    st.dataframe(
-        frame.style.apply(
-            lambda row: [
-                "background-color: #FFF4CC" if row["字段"] in changed else "" for _ in row
-            ],
-            axis=1,
-        ),
-        hide_index=True,
-    )
+    """Changed fields first (highlighted), then the unchanged ones folded away."""
+    changed = [r for r in rows if r.changed]
+    same = [r for r in rows if not r.changed]
+    if not changed:
+        st.caption("两个版本内容相同。")
+    else:
+        st.caption(f"共 {len(changed)} 处不同")
+        frame = pd.DataFrame([{"字段": r.field, left: r.left, right: r.right} for r in changed])
+        st.dataframe(
+            frame.style.apply(lambda row: ["background-color: #FFF4CC"] * len(row), axis=1),
+            hide_index=True,
+            height="content" if len(changed) <= 12 else 460,
+        )
+    if same:
+        with st.expander(f"未改动的 {len(same)} 项"):
+            st.dataframe(
+                pd.DataFrame([{"字段": r.field, "内容": r.left} for r in same]),
+                hide_index=True,
+            )
 
 
 def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -> None:

@@ -277,6 +277,13 @@ def rank_delta(change: int | None) -> str | None:
     return f"{change:+d} 名" if change else "名次不变"
 
 
+def data_changed() -> None:
+    """After a write that changes what summaries say (a decision, a submission, a saved or
+    deleted draft): drop this process's cached reads, so the next page (the planner's home,
+    the queue, the boards) shows the new state at once instead of after its TTL."""
+    st.cache_data.clear()
+
+
 def flash(message: str) -> None:
     """A success message that survives the rerun that follows a change (plain text: it
     often names what was changed)."""

@@ -32,10 +32,54 @@ def test_planner_saves_a_draft_and_is_told_what_is_missing_on_submit(app_for, sq
     at.text_input(key=key).input("元旦逢8权益日").run()
     assert any("尚未设置年度营销预算" in w.value for w in at.warning)  # the live budget panel
     at.button(key="design_submit").click().run()
-    assert any("请至少设置一种权益券" in e.value for e in at.error)
+    assert not at.exception
+    message = next(e.value for e in at.error if "草稿已保存，但还不能提交审核" in e.value)
+    assert "请至少设置一种权益券" in message
     with Session(get_engine(sqlite_url)) as session:
         saved = session.exec(select(Campaign)).one()  # the draft was kept although submit failed
         assert saved.name == "元旦逢8权益日" and saved.state is PlanState.DRAFT
+    picker = next(s for s in at.selectbox if s.key and s.key.startswith("design_pick_"))
+    assert picker.value == saved.id  # the picker names the saved draft, not 新建活动
+
+
+def test_deleting_a_draft_asks_first(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1], submit=False)
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/campaigns.py").run()
+    at.button(key="design_delete").click().run()
+    assert not at.exception
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid) is not None  # one click deletes nothing
+    at.button(key="design_delete_confirm").click().run()
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid) is None
+
+
+def test_a_resubmitted_plan_no_longer_shows_the_old_return_comment(
+    app_for, world, sqlite_url
+) -> None:
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=world[1][Role.PROVINCE_REVIEWER],
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请把寄递券数量减半",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/plans.py").run()
+    assert any("请把寄递券数量减半" in w.value for w in at.warning)
+    with Session(get_engine(sqlite_url)) as session:
+        submit_plan(session, actor=world[1][Role.CITY_PLANNER], campaign_id=cid)
+    at.run()
+    shown = [*at.warning, *at.info]
+    assert not any("请把寄递券数量减半" in w.value for w in shown)
 
 
 def test_plans_page_shows_state_stage_and_next_step(app_for, world, sqlite_url) -> None:
@@ -278,3 +322,26 @@ def test_coupon_form_adds_fills_and_removes_coupons(app_for, world, sqlite_url) 
         1000,
     )
     assert coupon.quantity == 500 and coupon.post_share_pct == 100
+
+
+def test_a_resubmission_clears_the_cached_home_summary(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=world[1][Role.PROVINCE_REVIEWER],
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请压缩预算",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+    planner = app_for(Role.CITY_PLANNER).run()
+    assert any("被退回" in w.value for w in planner.warning)  # now cached for minutes
+    planner.query_params["plan"] = str(cid)
+    planner.switch_page("pages/campaigns.py").run()
+    planner.button(key="design_submit").click().run()
+    assert not planner.exception
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid).state is PlanState.SUBMITTED
+    home = app_for(Role.CITY_PLANNER).run()
+    assert not any("被退回" in w.value for w in home.warning)
