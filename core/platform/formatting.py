@@ -73,6 +73,13 @@ def format_change(current: int, previous: int) -> str:
     return f"+{text}%" if change > 0 else f"{text}%"
 
 
+def format_percent(ratio: float | Decimal | Fraction | None) -> str:
+    """One percent format everywhere: 12.8% (one decimal), — when there is no base."""
+    if ratio is None:
+        return "—"
+    return f"{_group(Decimal(str(float(ratio))) * 100, 1)}%"
+
+
 def mask_phone(phone: str) -> str:
     """138****5678: contact numbers are shown masked to everyone but admins."""
     digits = phone.strip()

@@ -59,3 +59,14 @@ def test_coupon_descriptions_read_like_a_poster() -> None:
     discount = Coupon(kind=CouponKind.DISCOUNT, discount_permille=880, face_value_fen=2000)
     assert discount.describe() == "8.8折，最高优惠20元"
     assert Coupon(kind=CouponKind.INSTANT, face_value_fen=550).describe() == "立减券 5.5元"
+
+
+def test_one_percent_format() -> None:
+    from fractions import Fraction
+
+    from core.platform.formatting import format_percent
+
+    assert format_percent(0.128) == "12.8%"
+    assert format_percent(Fraction(1, 3)) == "33.3%"
+    assert format_percent(1) == "100.0%"
+    assert format_percent(None) == "—"

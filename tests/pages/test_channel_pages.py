@@ -42,8 +42,23 @@ def test_funnel_page(app_for, world, sqlite_url) -> None:
     at = app_for(Role.CITY_PLANNER).run()
     at.switch_page("pages/funnel.py").run()
     assert not at.exception
-    assert at.metric[1].value == "1"  # one friend added
-    assert list(at.dataframe[0].value["渠道类型"]) == ["网点柜台"]
+    assert at.metric[1].value == "1 人"  # one friend added
+    table = at.dataframe[0].value
+    assert list(table["渠道类型"]) == ["网点柜台"]
+    # the cards and the table name the same rates
+    assert {"扫码→加好友", "加好友→进群", "加好友→转化"} <= set(table.columns)
+    assert at.metric[3].delta.startswith("加好友→转化")
+
+
+def test_empty_funnel_does_not_send_an_outlet_manager_to_import(app_for, world) -> None:
+    at = app_for(Role.OUTLET_MANAGER).run()
+    at.switch_page("pages/funnel.py").run()
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "还没有渠道事件" in text and "导入" not in text
+    planner = app_for(Role.CITY_PLANNER).run()
+    planner.switch_page("pages/funnel.py").run()
+    assert "导入" in " ".join(i.value for i in planner.info)
 
 
 def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) -> None:
