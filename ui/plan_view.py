@@ -16,7 +16,7 @@ from core.campaigns.plans import AttachmentRead, CampaignDetail
 from core.campaigns.review import DiffRow
 from core.campaigns.states import ACTION_LABELS, PlanAction
 from core.platform.clock import format_timestamp
-from core.platform.formatting import format_yuan
+from core.platform.formatting import format_yuan, money_formatter
 from core.platform.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
 from ui import widgets
@@ -77,24 +77,33 @@ def _cell(day: date | None, marked: set[date], design: CampaignDesign) -> str:
 
 
 def budget_panel(budget: Budget, design: CampaignDesign) -> None:
+    money = money_formatter(
+        budget.full_fen,
+        budget.expected_fen,
+        budget.post_full_fen,
+        budget.post_expected_fen,
+        budget.merchant_expected_fen,
+    )
     a, b, c = st.columns(3)
-    a.metric("全部核销面值", format_yuan(budget.full_fen), help="每张券都被核销时的总面值")
-    b.metric(f"预计核销（{design.expected_redemption_pct}%）", format_yuan(budget.expected_fen))
+    a.metric("全部核销面值", money(budget.full_fen), help="每张券都被核销时的总面值")
+    b.metric(f"预计核销（{design.expected_redemption_pct}%）", money(budget.expected_fen))
     c.metric(
         "邮政预计出资",
-        format_yuan(budget.post_expected_fen),
-        help=f"全部核销时 {format_yuan(budget.post_full_fen)}",
+        money(budget.post_expected_fen),
+        help=f"全部核销时 {money(budget.post_full_fen)}",
     )
     d, e, f = st.columns(3)
-    d.metric("商户预计出资", format_yuan(budget.merchant_expected_fen))
-    d2 = "—" if budget.per_conversion_fen is None else format_yuan(budget.per_conversion_fen)
-    e.metric("每个目标转化成本", d2, help="邮政预计出资 ÷ 目标转化客户")
+    d.metric("商户预计出资", money(budget.merchant_expected_fen))
+    unit = "—" if budget.per_conversion_fen is None else format_yuan(budget.per_conversion_fen)
+    e.metric("每个目标转化成本", unit, help="邮政预计出资 ÷ 目标转化客户")
     w = "—" if budget.per_wan_deposits_fen is None else format_yuan(budget.per_wan_deposits_fen)
     f.metric("每万元目标存款成本", w, help="邮政预计出资 ÷ 目标新增存款（万元）")
-    if budget.remaining_fen is not None:
+    if budget.remaining_fen is not None and budget.cap_fen is not None:
+        cap = money_formatter(budget.cap_fen)
         st.caption(
-            f"本市 {design.start_date.year} 年预算 {format_yuan(budget.cap_fen)}，其他已批方案预计占用 {format_yuan(budget.committed_fen)}，"
-            f"剩余 {format_yuan(budget.remaining_fen)}。"
+            f"本市 {design.start_date.year} 年预算 {cap(budget.cap_fen)}：其他已批方案预计占用 "
+            f"{cap(budget.committed_fen)}，本方案预计 {cap(budget.post_expected_fen)}，"
+            f"剩余 {cap(budget.remaining_after_fen)}。"
         )
     for warning in budget.warnings():
         (st.error if budget.over_expected else st.warning)(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -36,6 +37,17 @@ def format_yuan(fen: int, *, compact: bool = True) -> str:
         return f"{_round_number(amount / _WAN)}万元"
     sign = "-" if amount < 0 else ""
     return f"{sign}¥{_group(magnitude, 2)}"
+
+
+def money_formatter(*amounts_fen: int) -> Callable[[int], str]:
+    """One money format for a panel of related amounts: all in 万元 when the largest is
+    10 万 or more ("10.9万元" beside "3.82万元"), else all as ¥1,234.50; never mixed."""
+    largest = max((abs(a) for a in amounts_fen), default=0)
+    if largest >= 100_000_000 * 100:
+        return lambda fen: f"{_group(yuan(fen) / _YI, 2)}亿元"
+    if largest >= 100_000 * 100:
+        return lambda fen: f"{_group(yuan(fen) / _WAN, 2)}万元"
+    return lambda fen: format_yuan(fen, compact=False)
 
 
 def plain_yuan(fen: int) -> str:

@@ -70,3 +70,12 @@ def test_one_percent_format() -> None:
     assert format_percent(Fraction(1, 3)) == "33.3%"
     assert format_percent(1) == "100.0%"
     assert format_percent(None) == "—"
+
+
+def test_a_panel_of_amounts_uses_one_money_format() -> None:
+    from core.platform.formatting import money_formatter
+
+    big = money_formatter(10_900_000, 3_815_000)
+    assert [big(10_900_000), big(3_815_000)] == ["10.90万元", "3.82万元"]
+    small = money_formatter(3_815_000, 1_000)
+    assert [small(3_815_000), small(1_000)] == ["¥38,150.00", "¥10.00"]
