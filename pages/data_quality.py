@@ -19,6 +19,7 @@ def amount(value: float | None, is_money: bool) -> str | None:
         return f"{value / 100:,.2f} 元"
     return f"{value:,.0f} 人" if float(value).is_integer() else f"{value:,.1f} 人"
 
+
 st.title("数据质量")
 
 with widgets.db() as session:

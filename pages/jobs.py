@@ -13,11 +13,10 @@ from ui import widgets
 
 actor = widgets.require(Action.MANAGE_JOBS)
 st.title("定时任务")
-st.caption(
-    "任务由每个应用进程内的调度器（或 python -m core scheduler）按时触发；同一任务的同一次运行只会执行一次。"
-)
+st.caption("任务由系统调度器按时自动运行；即使部署了多台服务器，同一任务的同一次运行也只执行一次。")
 
-STATUS = {"ok": "✅ 成功", "failed": "❌ 失败", "running": "⏳ 运行中"}
+# Plain words: an emoji has no glyph in the fonts of many office PCs (a tofu box).
+STATUS = {"ok": "成功", "failed": "失败", "running": "运行中"}
 with widgets.db() as session:
     jobs = job_overview(session, actor=actor)
 
@@ -64,7 +63,6 @@ history = pd.DataFrame(
             "开始": format_timestamp(r.started_at),
             "结果": STATUS.get(r.status, r.status),
             "耗时(秒)": round(r.seconds, 1) if r.seconds is not None else None,
-            "执行者": r.claimed_by,
             "尝试次数": r.attempts,
             "摘要或错误": r.error.splitlines()[0] if r.error else r.summary,
         }
