@@ -48,3 +48,18 @@ def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: P
     # the next plan in line is open and can be decided in turn
     expect(page.get_by_role("button", name="通过", exact=True)).to_be_visible()
     page.screenshot(path="test-artifacts/review-last-row-approved.png", full_page=True)
+
+
+def test_an_unknown_address_gets_a_chinese_page_not_streamlits_dialog(
+    server: str, page: Page
+) -> None:
+    page.goto(f"{server}/no-such-page")
+    expect(page.get_by_role("heading", name="页面不存在")).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    login(page, server, "manager")
+    expect(page.get_by_role("link", name="首页")).to_be_visible()
+    page.goto(f"{server}/another_typo")
+    expect(page.get_by_role("heading", name="页面不存在")).to_be_visible()
+    page.get_by_role("link", name="返回首页").click()
+    expect(page.get_by_role("heading", name=re.compile("^您好"))).to_be_visible()
+    expect(page.get_by_text("Page not found")).to_have_count(0)
