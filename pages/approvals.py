@@ -34,7 +34,9 @@ kinds = b.multiselect(
     key="queue_kinds",
     placeholder="全部类型",
 )
-state_choice = c.selectbox("状态", ["待审核", "已提交", "审核中"], key="queue_state")
+state_choice = c.selectbox(
+    "状态", ["待审核", "已提交", "审核中"], key="queue_state", placeholder="请选择"
+)
 only_mine = d.toggle("只看轮到我的", value=True, key="queue_mine")
 state_filter = {
     "待审核": AWAITING_REVIEW,

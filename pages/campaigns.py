@@ -56,6 +56,7 @@ chosen = top_left.selectbox(
     format_func=labels.get,
     key=pick_key,
     on_change=follow_pick,
+    placeholder="请选择",
 )
 
 with top_right.popover("以已有活动为模板", icon=":material/content_copy:"):
@@ -65,6 +66,7 @@ with top_right.popover("以已有活动为模板", icon=":material/content_copy:
             mine,
             format_func=lambda c: f"{c.name}（{c.state.label}）",
             key="design_copy_from",
+            placeholder="请选择",
         )
         if st.button("复制为新草稿", key="design_copy"):
             try:
@@ -90,6 +92,7 @@ try:
                     [c for c, _ in cities],
                     format_func=dict(cities).get,
                     key="design_city",
+                    placeholder="请选择",
                 )
             )
             detail, design = None, starting_design(session, actor=actor, city_id=city_id)

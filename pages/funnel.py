@@ -36,7 +36,11 @@ period = left.date_input(
     "日期范围", value=(today - timedelta(days=29), today), max_value=today, key="funnel_period"
 )
 group_by = right.selectbox(
-    "按…汇总", list(GroupBy), format_func=lambda g: g.label, key="funnel_group"
+    "按…汇总",
+    list(GroupBy),
+    format_func=lambda g: g.label,
+    key="funnel_group",
+    placeholder="请选择",
 )
 if not isinstance(period, tuple) or len(period) != 2:
     st.caption("请选择结束日期")

@@ -40,7 +40,9 @@ st.dataframe(frame, placeholder="—", hide_index=True, key="jobs_table")
 
 left, right = st.columns([2, 1])
 labels = {j.id: j.label for j in jobs}
-chosen = left.selectbox("立即运行", list(labels), format_func=labels.get, key="jobs_pick")
+chosen = left.selectbox(
+    "立即运行", list(labels), format_func=labels.get, key="jobs_pick", placeholder="请选择"
+)
 if right.button("立即运行", type="primary", key="jobs_run", icon=":material/play_arrow:"):
     with st.spinner(f"正在运行「{labels[chosen]}」…"), widgets.db() as session:
         outcome = run_now(session, actor=actor, job_id=chosen)

@@ -76,9 +76,14 @@ with controls:
             key="poster_campaign",
             on_change=fill_from_campaign,
             help="选择活动后自动套用该活动类型的模板并填入活动内容；批量生成也按该活动进行",
+            placeholder="请选择",
         )
     template_id = st.selectbox(
-        "模板", list(templates), format_func=lambda t: templates[t].name, key="poster_template"
+        "模板",
+        list(templates),
+        format_func=lambda t: templates[t].name,
+        key="poster_template",
+        placeholder="请选择",
     )
     template = templates[template_id]
     sample = sample_content(template)
@@ -144,6 +149,7 @@ with controls:
             [None, *QR_POSITIONS],
             format_func=lambda p: "模板默认" if p is None else QR_POSITION_LABELS[p],
             key="poster_qr_pos",
+            placeholder="请选择",
         )
 
 content = PosterContent(
@@ -209,7 +215,9 @@ if chosen_campaign is not None and chosen_campaign.city_id in names:
     else:
         c1.caption("该活动已结束，新生成的活码不再关联它。")
 else:
-    city_id = c1.selectbox("市州", list(names), format_func=names.get, key="batch_city")
+    city_id = c1.selectbox(
+        "市州", list(names), format_func=names.get, key="batch_city", placeholder="请选择"
+    )
 per = c2.radio(
     "每张海报对应",
     ["outlet", "staff"],

@@ -111,7 +111,11 @@ with terms_tab:
         left, middle = st.columns([2, 1])
         term = left.text_input("用语", key="term_text", placeholder="例如：稳赚")
         severity = middle.selectbox(
-            "级别", list(SEVERITY_LABELS), format_func=SEVERITY_LABELS.get, key="term_severity"
+            "级别",
+            list(SEVERITY_LABELS),
+            format_func=SEVERITY_LABELS.get,
+            key="term_severity",
+            placeholder="请选择",
         )
         suggestion = st.text_input("修改建议", key="term_suggestion")
         active = st.toggle("启用", value=True, key="term_active")

@@ -105,6 +105,7 @@ def _basics(design: CampaignDesign, choices: EditorChoices, key: str) -> tuple:
         index=kinds.index(design.kind),
         format_func=lambda k: CAMPAIGN_KIND_LABELS[k],
         key=f"{key}_kind",
+        placeholder="请选择",
     )
     picked = right.date_input(
         "活动期", value=(design.start_date, design.end_date), key=f"{key}_period"
@@ -165,6 +166,7 @@ def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
             default=design.rule.month_days or [8, 18, 28],
             format_func=lambda d: f"{d} 日",
             key=f"{key}_month_days",
+            placeholder="请选择（可多选）",
         )
         return RightsDayRule(kind=kind, month_days=sorted(days))
     if kind is RuleKind.WEEKDAYS:
@@ -318,6 +320,7 @@ def _coupon_form(
         index=min(max(coupon.min_star, 1), 5) - 1,
         format_func=lambda s: f"{s} 星及以上",
         key=f"{key}_star",
+        placeholder="请选择",
     )
     share = counts[3].number_input(
         "邮政出资（%）",
