@@ -92,6 +92,7 @@ picked = selection.selectable_table(
     [r.campaign_id for r in queue],
     key="queue_table",
     hide_index=True,
+    column_config=widgets.number_columns(frame),
 )
 requested = st.query_params.get("plan")
 by_id = {r.campaign_id: r for r in queue}

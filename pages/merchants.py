@@ -59,7 +59,9 @@ if merchants:
     st.caption(
         f"共 {len(frame)} 个商户" + ("（联系电话已隐去中间四位）" if phones_masked(actor) else "")
     )
-    st.dataframe(frame, hide_index=True, key="merchant_table")
+    st.dataframe(
+        frame, hide_index=True, key="merchant_table", column_config=widgets.number_columns(frame)
+    )
     widgets.table_download(frame, "联盟商户", key="merchant_dl")
 else:
     widgets.empty_state("没有符合条件的商户。" + ("可在下方新增或导入。" if can_edit else ""))

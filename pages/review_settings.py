@@ -70,7 +70,9 @@ with budget_tab:
         disabled=["市州"],
         key=f"budget_editor_{year}",
         column_config={
-            "年度预算(元)": st.column_config.NumberColumn(min_value=0, step=10000, format="%.2f")
+            "年度预算(元)": st.column_config.NumberColumn(
+                min_value=0, step=10000, format="localized"
+            )
         },
     )
     st.caption(

@@ -36,7 +36,7 @@ frame = pd.DataFrame(
         for u in users
     ]
 )
-st.dataframe(frame, hide_index=True, key="users_table")
+st.dataframe(frame, hide_index=True, key="users_table", column_config=widgets.number_columns(frame))
 
 manage, create = st.tabs(["管理账户", "新建用户"])
 with manage:

@@ -145,15 +145,16 @@ def coupons_table(design: CampaignDesign, names: DesignNames) -> None:
             "名称": c.name,
             "类型": c.kind.label,
             "规则": c.describe(),
-            "数量": c.quantity,
-            "每人限领": c.per_member_limit,
+            "数量(张)": c.quantity,
+            "每人限领(张)": c.per_member_limit,
             "最低星级": f"{c.min_star} 星",
             "出资": f"邮政 {c.post_share_pct}% / 商户 {100 - c.post_share_pct}%",
             "承兑商户": names.merchant_list(c.merchant_ids) or "—",
         }
         for c in design.coupons
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, column_config=widgets.number_columns(frame))
 
 
 def summary(detail: CampaignDetail) -> None:
@@ -161,8 +162,8 @@ def summary(detail: CampaignDetail) -> None:
     days = (design.end_date - design.start_date).days + 1
     st.markdown(f"**活动期**：{design.start_date} 至 {design.end_date}（{days} 天）")
     b, c, d = st.columns(3)
-    b.metric("目标·新增好友", f"{design.kpi_new_friends:,}")
-    c.metric("目标·转化客户", f"{design.kpi_conversions:,}")
+    b.metric("目标·新增好友", f"{design.kpi_new_friends:,} 人")
+    c.metric("目标·转化客户", f"{design.kpi_conversions:,} 人")
     d.metric("目标·新增存款", format_yuan(design.kpi_deposits_fen))
     targets = design.target_mode.label
     if design.target_county_ids:

@@ -243,6 +243,18 @@ def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
         )
 
 
+def number_columns(frame: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
+    """column_config giving every numeric column thousands separators ("10,852", not
+    "10852" beside "6,150"); `overrides` keep their own configuration."""
+    config: dict[str, Any] = {
+        name: st.column_config.NumberColumn(format="localized")
+        for name, dtype in frame.dtypes.items()
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    }
+    config.update(overrides)
+    return config
+
+
 def table_download(
     frame: pd.DataFrame, file_stem: str, *, key: str, formats: Sequence[str] = ("csv", "xlsx")
 ) -> None:

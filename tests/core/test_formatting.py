@@ -79,3 +79,11 @@ def test_a_panel_of_amounts_uses_one_money_format() -> None:
     assert [big(10_900_000), big(3_815_000)] == ["10.90万元", "3.82万元"]
     small = money_formatter(3_815_000, 1_000)
     assert [small(3_815_000), small(1_000)] == ["¥38,150.00", "¥10.00"]
+
+
+def test_metric_values_carry_their_units() -> None:
+    from core.metrics.values import METRICS
+
+    assert METRICS["new_friends"].format(10852) == "10,852 人"
+    assert METRICS["groups"].format(56) == "56 个"
+    assert METRICS["deposits"].format(1_234_500_00) == "123.45万元"
