@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 from sqlmodel import Session
 
 from core.platform import auth, export
@@ -169,6 +170,8 @@ _GLOBAL_CSS = """
    tables that may be downloaded have download buttons of their own under them. */
 [data-testid="stElementToolbarButton"]:has(button[aria-label="Download as CSV"]),
 [data-testid="stElementToolbarButton"]:has(button[aria-label="下载 CSV"]) {display: none;}
+/* The translation helper's frame (height 0) takes no room on the page. */
+.stElementContainer:has(> iframe[srcdoc*="__rdsZh"]) {display: none;}
 </style>
 """
 
@@ -190,8 +193,11 @@ _ZH = {
     "Page not found": "页面不存在",
     "Clear all": "全部清除",
 }
+# It runs in a zero-height component frame (st.html with scripts lost st.toast messages in
+# the same run) and works on the app's document, which has the same origin.
 _TRANSLATE_JS = (
-    "<script>(() => {if (window.__rdsZh) return; window.__rdsZh = true;"
+    "<script>(() => {const window = parent; const document = parent.document;"
+    "if (window.__rdsZh) return; window.__rdsZh = true;"
     f"const T = {json.dumps(_ZH, ensure_ascii=False)};"
     """
 const fixNode = (n) => {
@@ -200,7 +206,7 @@ const fixNode = (n) => {
   for (const a of ["placeholder", "aria-label", "title"]) {
     const v = n.getAttribute && n.getAttribute(a); if (v && T[v]) n.setAttribute(a, T[v]);
   }
-  const walker = document.createTreeWalker(n, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  const walker = document.createTreeWalker(n, 5);  // text and element nodes
   let c; while ((c = walker.nextNode())) {
     if (c.nodeType === 3) { const k = c.nodeValue.trim(); if (T[k]) c.nodeValue = T[k]; }
     else for (const a of ["placeholder", "aria-label", "title"]) {
@@ -208,7 +214,7 @@ const fixNode = (n) => {
     }
   }
 };
-new MutationObserver((ms) => { for (const m of ms) {
+new window.MutationObserver((ms) => { for (const m of ms) {
   if (m.type === "characterData") fixNode(m.target);
   else if (m.type === "attributes") fixNode(m.target);
   else m.addedNodes.forEach(fixNode);
@@ -220,8 +226,8 @@ fixNode(document.body);
 
 
 def apply_global_style() -> None:
-    # One element: each st.html adds a gap at the top of every page.
-    st.html(_GLOBAL_CSS + _TRANSLATE_JS, unsafe_allow_javascript=True)
+    st.html(_GLOBAL_CSS)
+    components.html(_TRANSLATE_JS, height=0)
 
 
 def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
