@@ -345,3 +345,33 @@ def test_a_resubmission_clears_the_cached_home_summary(app_for, world, sqlite_ur
         assert session.get(Campaign, cid).state is PlanState.SUBMITTED
     home = app_for(Role.CITY_PLANNER).run()
     assert not any("被退回" in w.value for w in home.warning)
+
+
+def test_version_diff_lists_the_changed_fields_first(app_for, world, sqlite_url) -> None:
+    planner, reviewer = world[1][Role.CITY_PLANNER], world[1][Role.PROVINCE_REVIEWER]
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=reviewer,
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请补充说明",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+        detail = campaigns.campaign_detail(session, actor=planner, campaign_id=cid)
+        changed = detail.design.model_copy(update={"notes": "已按意见补充执行要求。"})
+        save_draft(
+            session,
+            actor=planner,
+            design=changed,
+            campaign_id=cid,
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+        submit_plan(session, actor=planner, campaign_id=cid)
+    at = app_for(Role.PROVINCE_REVIEWER).run()
+    at.switch_page("pages/approvals.py").run()
+    assert not at.exception
+    diff = next(d.value for d in at.dataframe if list(d.value.columns)[:1] == ["字段"])
+    assert list(diff["字段"]) == ["方案说明"]  # only what changed, on top
+    assert any(e.label.startswith("未改动的") for e in at.expander)
