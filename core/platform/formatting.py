@@ -44,9 +44,9 @@ def money_formatter(*amounts_fen: int) -> Callable[[int], str]:
     10 万 or more ("10.9万元" beside "3.82万元"), else all as ¥1,234.50; never mixed."""
     largest = max((abs(a) for a in amounts_fen), default=0)
     if largest >= 100_000_000 * 100:
-        return lambda fen: f"{_group(yuan(fen) / _YI, 2)}亿元"
+        return lambda fen: f"{_round_number(yuan(fen) / _YI)}亿元"
     if largest >= 100_000 * 100:
-        return lambda fen: f"{_group(yuan(fen) / _WAN, 2)}万元"
+        return lambda fen: f"{_round_number(yuan(fen) / _WAN)}万元"
     return lambda fen: format_yuan(fen, compact=False)
 
 

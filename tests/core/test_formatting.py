@@ -87,3 +87,10 @@ def test_metric_values_carry_their_units() -> None:
     assert METRICS["new_friends"].format(10852) == "10,852 人"
     assert METRICS["groups"].format(56) == "56 个"
     assert METRICS["deposits"].format(1_234_500_00) == "123.45万元"
+
+
+def test_a_round_panel_amount_has_no_cents() -> None:
+    from core.platform.formatting import money_formatter
+
+    assert money_formatter(180_000_000)(180_000_000) == "180万元"
+    assert money_formatter(180_000_000)(0) == "0万元"
