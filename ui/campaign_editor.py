@@ -3,7 +3,7 @@ back into a design on every rerun so the budget and hints beside it are always c
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
@@ -51,7 +51,7 @@ def edit(design: CampaignDesign, choices: EditorChoices, *, key: str) -> Campaig
     with basics:
         name, kind, period, targets = _basics(design, choices, key)
     with rule_tab:
-        rule = _rule(design, key)
+        rule = _rule(design, key, period)
     with stars_tab:
         stars = _stars(design, key)
     with coupons_tab:
@@ -149,7 +149,7 @@ def _basics(design: CampaignDesign, choices: EditorChoices, key: str) -> tuple:
     return name, kind, period, (mode, counties, outlets)
 
 
-def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
+def _rule(design: CampaignDesign, key: str, period: tuple[date, date]) -> RightsDayRule:
     kinds = list(RuleKind)
     kind = st.radio(
         "权益日规则",
@@ -179,16 +179,20 @@ def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
             placeholder="选择星期",
         )
         return RightsDayRule(kind=kind, weekdays=sorted(days))
-    frame = pd.DataFrame({"日期": pd.Series(design.rule.dates or [], dtype="object")})
-    edited = st.data_editor(
-        frame,
-        num_rows="dynamic",
-        key=f"{key}_dates",
-        hide_index=True,
-        column_config={"日期": st.column_config.DateColumn("日期", format="YYYY-MM-DD")},
+    start, end = period
+    span = max((end - start).days + 1, 0)
+    choices = sorted(
+        {*(start + timedelta(days=i) for i in range(min(span, 400))), *design.rule.dates}
     )
-    dates = sorted({d for d in edited["日期"].tolist() if isinstance(d, date)})
-    return RightsDayRule(kind=kind, dates=dates)
+    dates = st.multiselect(
+        "指定日期",
+        choices,
+        default=sorted(design.rule.dates),
+        format_func=lambda d: f"{d.month}月{d.day}日（{WEEKDAY_NAMES[d.weekday()]}）",
+        key=f"{key}_dates",
+        placeholder="选择活动期内的日期（可输入搜索，如 12月8日）",
+    )
+    return RightsDayRule(kind=kind, dates=sorted(dates))
 
 
 def _stars(design: CampaignDesign, key: str) -> list[StarRights]:

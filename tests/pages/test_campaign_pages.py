@@ -375,3 +375,30 @@ def test_version_diff_lists_the_changed_fields_first(app_for, world, sqlite_url)
     diff = next(d.value for d in at.dataframe if list(d.value.columns)[:1] == ["字段"])
     assert list(diff["字段"]) == ["方案说明"]  # only what changed, on top
     assert any(e.label.startswith("未改动的") for e in at.expander)
+
+
+def test_specific_rights_days_are_picked_from_the_campaign_period(
+    app_for, world, sqlite_url
+) -> None:
+    from core.campaigns.design import RuleKind
+
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/campaigns.py").run()
+    name_key = next(t.key for t in at.text_input if t.key and t.key.endswith("_name"))
+    form = name_key.removesuffix("_name")
+    at.text_input(key=name_key).input("指定日期活动").run()
+    at.radio(key=f"{form}_rule").set_value(RuleKind.DATES).run()
+    picker = at.multiselect(key=f"{form}_dates")
+    assert picker.placeholder.startswith("选择活动期内的日期")
+    first, third = picker.options[0], picker.options[2]
+    at.multiselect(key=f"{form}_dates").select(picker.options[2]).select(first).run()
+    assert not at.exception
+    at.button(key="design_save").click().run()
+    with Session(get_engine(sqlite_url)) as session:
+        saved = session.exec(select(Campaign)).one()
+        detail = campaigns.campaign_detail(
+            session, actor=world[1][Role.CITY_PLANNER], campaign_id=saved.id
+        )
+    dates = detail.design.rule.dates
+    assert len(dates) == 2 and dates == sorted(dates)
+    assert [f"{d.month}月{d.day}日" for d in dates] == [o.split("（")[0] for o in (first, third)]
