@@ -11,6 +11,7 @@ import uuid
 from contextlib import asynccontextmanager
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.bootstrap import ensure_database
 from core.channels.wecom import service as wecom
@@ -19,6 +20,12 @@ from core.platform.settings import get_settings
 from ui.routes import routes
 
 log = logging.getLogger("rights_day_studio")
+
+# Home.py builds the navigation with st.navigation. Streamlit only learns that on the first
+# run in a process; until then the pages/ folder beside Home.py puts it in the old
+# folder-based mode, where an unknown path brings its English "Page not found" dialog
+# before Home.py can answer with the Chinese page (ui/nav.py). Say so from the start.
+PagesManager.uses_pages_directory = False
 
 
 @asynccontextmanager

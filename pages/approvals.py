@@ -14,7 +14,7 @@ from core.platform.errors import DomainError
 from core.platform.org import cities
 from core.platform.permissions import Action
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind, PlanState
-from ui import plan_detail, plan_view, widgets
+from ui import plan_detail, plan_view, selection, widgets
 from ui.text import md
 
 actor = widgets.require(Action.REVIEW_PLANS)
@@ -34,7 +34,9 @@ kinds = b.multiselect(
     key="queue_kinds",
     placeholder="全部类型",
 )
-state_choice = c.selectbox("状态", ["待审核", "已提交", "审核中"], key="queue_state")
+state_choice = c.selectbox(
+    "状态", ["待审核", "已提交", "审核中"], key="queue_state", placeholder="请选择"
+)
 only_mine = d.toggle("只看轮到我的", value=True, key="queue_mine")
 state_filter = {
     "待审核": AWAITING_REVIEW,
@@ -80,22 +82,22 @@ frame = pd.DataFrame(
         for r in queue
     ]
 )
-event = st.dataframe(
+picked = selection.selectable_table(
     frame.style.apply(
         lambda row: [
             "color: #B42318; font-weight: 600" if row["SLA"] != "正常" else "" for _ in row
         ],
         axis=1,
     ),
-    hide_index=True,
+    [r.campaign_id for r in queue],
     key="queue_table",
-    on_select="rerun",
-    selection_mode="single-row",
+    hide_index=True,
+    column_config=widgets.number_columns(frame),
 )
 requested = st.query_params.get("plan")
 by_id = {r.campaign_id: r for r in queue}
-if event and event.selection.rows:
-    row = queue[event.selection.rows[0]]
+if picked is not None:
+    row = queue[picked]
 elif requested and requested.isdigit() and int(requested) in by_id:
     row = by_id[int(requested)]
 else:
@@ -148,6 +150,7 @@ def confirm(decision: Decision) -> None:
         except DomainError as exc:
             widgets.show_error(exc)
             return
+        widgets.data_changed()
         widgets.flash(f"已{decision.label}「{row.name}」")
         st.rerun()
 

@@ -1,12 +1,11 @@
 """审计日志: every data change and login event, filterable, downloadable (admins)."""
 
-import json
 from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
 
-from core.platform.audit import AuditAction, AuditFilter, list_audit
+from core.platform.audit import AuditAction, AuditFilter, describe_change, list_audit
 from core.platform.clock import format_timestamp, shanghai_today
 from core.platform.permissions import Action
 from ui import widgets
@@ -42,10 +41,6 @@ if not entries:
     st.stop()
 
 
-def as_text(value: dict | None) -> str:
-    return json.dumps(value, ensure_ascii=False) if value else ""
-
-
 frame = pd.DataFrame(
     [
         {
@@ -54,8 +49,7 @@ frame = pd.DataFrame(
             "操作": e.action_label,
             "对象": e.target,
             "摘要": e.summary,
-            "变更前": as_text(e.before),
-            "变更后": as_text(e.after),
+            "变更明细": describe_change(e.before, e.after),
         }
         for e in entries
     ]
@@ -65,6 +59,9 @@ st.dataframe(
     frame,
     hide_index=True,
     key="audit_table",
-    column_config={"摘要": st.column_config.TextColumn(width="large")},
+    column_config={
+        "摘要": st.column_config.TextColumn(width="large"),
+        "变更明细": st.column_config.TextColumn(width="large"),
+    },
 )
 widgets.table_download(frame, f"审计日志_{start}_{end}", key="audit_dl")

@@ -17,7 +17,7 @@ from core.campaigns.plans import (
     save_draft,
     starting_design,
 )
-from core.platform.errors import DomainError
+from core.platform.errors import DomainError, ValidationFailed
 from core.platform.permissions import Action
 from db.models import PlanState
 from ui import campaign_editor, plan_view, widgets
@@ -56,6 +56,7 @@ chosen = top_left.selectbox(
     format_func=labels.get,
     key=pick_key,
     on_change=follow_pick,
+    placeholder="请选择",
 )
 
 with top_right.popover("以已有活动为模板", icon=":material/content_copy:"):
@@ -65,11 +66,13 @@ with top_right.popover("以已有活动为模板", icon=":material/content_copy:
             mine,
             format_func=lambda c: f"{c.name}（{c.state.label}）",
             key="design_copy_from",
+            placeholder="请选择",
         )
         if st.button("复制为新草稿", key="design_copy"):
             try:
                 with widgets.db() as session:
                     copied = copy_campaign(session, actor=actor, source_id=source.id)
+                widgets.data_changed()
                 st.query_params["plan"] = str(copied.id)
                 st.toast(f"已复制为「{md(copied.name)}」", icon=":material/check_circle:")
                 st.rerun()
@@ -89,6 +92,7 @@ try:
                     [c for c, _ in cities],
                     format_func=dict(cities).get,
                     key="design_city",
+                    placeholder="请选择",
                 )
             )
             detail, design = None, starting_design(session, actor=actor, city_id=city_id)
@@ -165,34 +169,89 @@ def save() -> int:
     return row.id
 
 
+SUBMIT_PROBLEMS = "design_submit_problems"
+
+
+def show_submit_problems() -> None:
+    """After an incomplete 保存并提交: the draft was saved (the picker now names it), and
+    here is exactly what is missing before it can go to review."""
+    problems = st.session_state.pop(SUBMIT_PROBLEMS, None)
+    if not problems:
+        return
+    st.error(
+        "草稿已保存，但还不能提交审核。请补全以下内容后再点「保存并提交审核」：\n\n"
+        + "\n".join(f"- {md(p)}" for p in problems),
+        icon=":material/assignment_late:",
+    )
+
+
+def ask_delete(campaign_id: int) -> None:
+    st.session_state["design_delete_asked"] = campaign_id
+
+
+def confirm_delete(campaign_id: int, name: str) -> None:
+    """A second, explicit step before a draft is deleted (kept in session state, so it
+    survives the rerun of the click that asked for it)."""
+    if st.session_state.get("design_delete_asked") != campaign_id:
+        return
+    with st.container(border=True):
+        st.warning(
+            f"确定删除草稿「{md(name)}」？删除后无法恢复，附件也会一并删除。",
+            icon=":material/delete_forever:",
+        )
+        yes, no, _ = st.columns([1, 1, 3])
+        if yes.button("确认删除", type="primary", key="design_delete_confirm"):
+            st.session_state.pop("design_delete_asked", None)
+            try:
+                with widgets.db() as session:
+                    delete_draft(session, actor=actor, campaign_id=campaign_id)
+            except DomainError as exc:
+                widgets.show_error(exc)
+                return
+            widgets.data_changed()
+            st.query_params.clear()
+            st.toast("草稿已删除")
+            st.rerun()
+        if no.button("取消", key="design_delete_cancel"):
+            st.session_state.pop("design_delete_asked", None)
+            st.rerun()
+
+
+show_submit_problems()
 save_col, submit_col, delete_col = st.columns([1, 1, 3])
 if save_col.button("保存草稿", type="secondary", key="design_save", icon=":material/save:"):
     try:
         save()
+        widgets.data_changed()
         st.toast("草稿已保存", icon=":material/check_circle:")
         st.rerun()
     except DomainError as exc:
         widgets.show_error(exc)
 if submit_col.button("保存并提交审核", type="primary", key="design_submit", icon=":material/send:"):
+    saved_id = None
     try:
-        campaign_id = save()
+        saved_id = save()
         with widgets.db() as session:
-            submit_plan(session, actor=actor, campaign_id=campaign_id)
+            submit_plan(session, actor=actor, campaign_id=saved_id)
+        widgets.data_changed()
         st.query_params.clear()
         st.toast("已提交，等待省分审核", icon=":material/send:")
-        st.switch_page("pages/plans.py", query_params={"plan": str(campaign_id)})
+        st.switch_page("pages/plans.py", query_params={"plan": str(saved_id)})
+    except ValidationFailed as exc:
+        if saved_id is None:
+            widgets.show_error(exc)  # not even saved: the message says why
+        else:
+            widgets.data_changed()
+            st.session_state[SUBMIT_PROBLEMS] = [p.message for p in exc.problems] or [exc.message]
+            st.rerun()  # the picker and the form now show the saved draft
     except DomainError as exc:
         widgets.show_error(exc)
-if (
-    detail is not None
-    and detail.row.version == 0
-    and delete_col.button("删除草稿", key="design_delete", icon=":material/delete:")
-):
-    try:
-        with widgets.db() as session:
-            delete_draft(session, actor=actor, campaign_id=detail.row.id)
-        st.query_params.clear()
-        st.toast("草稿已删除")
-        st.rerun()
-    except DomainError as exc:
-        widgets.show_error(exc)
+if detail is not None and detail.row.version == 0:
+    delete_col.button(
+        "删除草稿",
+        key="design_delete",
+        icon=":material/delete:",
+        on_click=ask_delete,
+        args=(detail.row.id,),
+    )
+    confirm_delete(detail.row.id, detail.row.name)

@@ -9,6 +9,17 @@ from core.platform.permissions import Action
 from ui import widgets
 
 actor = widgets.require(Action.VIEW_DATA_QUALITY)
+
+
+def amount(value: float | None, is_money: bool) -> str | None:
+    """A value with its unit: deposits are stored in fen and read in 元, counts in 人."""
+    if value is None:
+        return None
+    if is_money:
+        return f"{value / 100:,.2f} 元"
+    return f"{value:,.0f} 人" if float(value).is_integer() else f"{value:,.1f} 人"
+
+
 st.title("数据质量")
 
 with widgets.db() as session:
@@ -23,8 +34,8 @@ st.caption(
     f"检查日期：{result.day} · 异常值指与该网点近 90 天均值相差超过 {OUTLIER_SIGMAS} 个标准差"
 )
 a, b = st.columns(2)
-a.metric("未上报网点", len(result.missing))
-b.metric("异常值", len(result.outliers))
+a.metric("未上报网点", f"{len(result.missing):,} 个")
+b.metric("异常值", f"{len(result.outliers):,} 个")
 
 missing_tab, outlier_tab = st.tabs(["未上报网点", "异常值"])
 with missing_tab:
@@ -50,9 +61,9 @@ with outlier_tab:
                     "网点": f.outlet_name,
                     "市州": f.city,
                     "指标": f.metric,
-                    "当日值": f.value,
-                    "近 90 天均值": f.mean,
-                    "标准差": f.stddev,
+                    "当日值": amount(f.value, f.is_money),
+                    "近 90 天均值": amount(f.mean, f.is_money),
+                    "标准差": amount(f.stddev, f.is_money),
                 }
                 for f in result.outliers
             ]

@@ -14,11 +14,10 @@ from ui.wecom_status import wecom_section
 
 actor = widgets.require(Action.MANAGE_JOBS)
 st.title("定时任务")
-st.caption(
-    "任务由每个应用进程内的调度器（或 python -m core scheduler）按时触发；同一任务的同一次运行只会执行一次。"
-)
+st.caption("任务由系统调度器按时自动运行；即使部署了多台服务器，同一任务的同一次运行也只执行一次。")
 
-STATUS = {"ok": "✅ 成功", "failed": "❌ 失败", "running": "⏳ 运行中"}
+# Plain words: an emoji has no glyph in the fonts of many office PCs (a tofu box).
+STATUS = {"ok": "成功", "failed": "失败", "running": "运行中"}
 with widgets.db() as session:
     jobs = job_overview(session, actor=actor)
 
@@ -42,7 +41,9 @@ st.dataframe(frame, placeholder="—", hide_index=True, key="jobs_table")
 
 left, right = st.columns([2, 1])
 labels = {j.id: j.label for j in jobs}
-chosen = left.selectbox("立即运行", list(labels), format_func=labels.get, key="jobs_pick")
+chosen = left.selectbox(
+    "立即运行", list(labels), format_func=labels.get, key="jobs_pick", placeholder="请选择"
+)
 if right.button("立即运行", type="primary", key="jobs_run", icon=":material/play_arrow:"):
     with st.spinner(f"正在运行「{labels[chosen]}」…"), widgets.db() as session:
         outcome = run_now(session, actor=actor, job_id=chosen)
@@ -67,7 +68,6 @@ history = pd.DataFrame(
             "开始": format_timestamp(r.started_at),
             "结果": STATUS.get(r.status, r.status),
             "耗时(秒)": round(r.seconds, 1) if r.seconds is not None else None,
-            "执行者": r.claimed_by,
             "尝试次数": r.attempts,
             "摘要或错误": r.error.splitlines()[0] if r.error else r.summary,
         }

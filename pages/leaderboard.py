@@ -93,20 +93,18 @@ if board.mine is not None:
         f"第 {mine.rank} 名",
         widgets.rank_delta(mine.change),
     )
-    b.metric(board.metric.label, format_metric(mine.value, is_money=money))
+    b.metric(board.metric.label, board.metric.format(mine.value))
     if detail.gap_to_next is not None:
         c.metric(
             "距上一名",
-            format_metric(detail.gap_to_next, is_money=money),
+            board.metric.format(detail.gap_to_next),
             help=f"超过「{md(detail.next_name)}」还需要的量",
         )
     else:
         c.metric("距上一名", "已是第一")
     d.metric(f"全省名次（共 {detail.province_count}）", f"第 {detail.province_rank} 名")
     if detail.gap_to_top10 is not None:
-        card.caption(
-            f"再增加 {format_metric(detail.gap_to_top10, is_money=money)} 即可进入本范围前 10 名。"
-        )
+        card.caption(f"再增加 {board.metric.format(detail.gap_to_top10)} 即可进入本范围前 10 名。")
 
 value_header = f"{board.metric.label}{'(元)' if money else ''}"
 has_targets = any(row.target for row in board.rows)
@@ -198,7 +196,7 @@ with detail_tab:
     gap = (
         "已是第一"
         if detail.gap_to_next is None
-        else f"距「{md(detail.next_name)}」差 {format_metric(detail.gap_to_next, is_money=money)}"
+        else f"距「{md(detail.next_name)}」差 {board.metric.format(detail.gap_to_next)}"
     )
     st.markdown(
         f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"

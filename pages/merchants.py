@@ -59,7 +59,9 @@ if merchants:
     st.caption(
         f"共 {len(frame)} 个商户" + ("（联系电话已隐去中间四位）" if phones_masked(actor) else "")
     )
-    st.dataframe(frame, hide_index=True, key="merchant_table")
+    st.dataframe(
+        frame, hide_index=True, key="merchant_table", column_config=widgets.number_columns(frame)
+    )
     widgets.table_download(frame, "联盟商户", key="merchant_dl")
 else:
     widgets.empty_state("没有符合条件的商户。" + ("可在下方新增或导入。" if can_edit else ""))
@@ -90,6 +92,7 @@ def merchant_form(key: str, current=None) -> MerchantInput:
         if current and current.category in CATEGORIES
         else 0,
         key=f"{key}_cat",
+        placeholder="请选择",
     )
     address = st.text_input(
         "地址", value=current.address if current else "", key=f"{key}_addr", max_chars=200
@@ -143,7 +146,13 @@ with edit_tab:
     if not mine:
         widgets.empty_state("本市还没有商户。")
     else:
-        current = st.selectbox("选择商户", mine, format_func=lambda m: m.name, key="merchant_pick")
+        current = st.selectbox(
+            "选择商户",
+            mine,
+            format_func=lambda m: m.name,
+            key="merchant_pick",
+            placeholder="请选择",
+        )
         data = merchant_form(f"medit{current.id}", current)
         if st.button("保存修改", type="primary", key="merchant_edit"):
             try:

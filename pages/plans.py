@@ -19,7 +19,7 @@ from core.platform.errors import DomainError
 from core.platform.org import cities
 from core.platform.permissions import Action, allowed
 from db.models import CAMPAIGN_KIND_LABELS, PLAN_STATE_LABELS, CampaignKind, PlanState
-from ui import plan_detail, plan_view, widgets
+from ui import plan_detail, plan_view, selection, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_CAMPAIGNS)
@@ -108,12 +108,11 @@ frame = pd.DataFrame(
 )
 if frame["市"].nunique() == 1:
     frame = frame.drop(columns="市")  # a city planner's own plans: the city says nothing
-event = st.dataframe(
+picked = selection.selectable_table(
     frame,
-    hide_index=True,
+    [r.id for r in rows],
     key="plans_table",
-    on_select="rerun",
-    selection_mode="single-row",
+    hide_index=True,
     column_config={
         "审核环节": st.column_config.TextColumn(width="medium"),
         "下一步": st.column_config.TextColumn(width="medium"),
@@ -122,7 +121,6 @@ event = st.dataframe(
 widgets.table_download(frame, "活动方案", key="plans_dl")
 
 requested = st.query_params.get("plan")
-picked = event.selection.rows[0] if event and event.selection.rows else None
 by_id = {r.id: r for r in rows}
 if picked is not None:
     current = rows[picked]
@@ -160,6 +158,7 @@ try:
                 withdraw_plan(
                     session, actor=actor, campaign_id=current.id, expected_lock=current.lock_version
                 )
+            widgets.data_changed()
             st.toast("已撤回为草稿")
             st.rerun()
     if step is not None:
@@ -172,6 +171,7 @@ try:
         ):
             with widgets.db() as session:
                 advance_campaign(session, actor=actor, campaign_id=current.id, action=step)
+            widgets.data_changed()
             st.toast(f"活动已{step.label}")
             st.rerun()
 except DomainError as exc:

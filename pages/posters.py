@@ -11,7 +11,7 @@ from core.platform.errors import DomainError
 from core.platform.permissions import Action
 from core.platform.references import BINDABLE_STATES
 from core.posters.render import render_poster, to_pdf, to_png
-from core.posters.studio import batch_posters, campaign_content, poster_hits
+from core.posters.studio import batch_posters, campaign_content, campaign_template, poster_hits
 from core.posters.templates import (
     MAX_BENEFITS,
     QR_POSITION_LABELS,
@@ -23,6 +23,7 @@ from core.posters.templates import (
 )
 from core.posters.uploads import load_upload_image
 from ui import plan_view, widgets
+from ui.text import md
 
 actor = widgets.require(Action.MANAGE_POSTERS)
 st.title("海报工坊")
@@ -52,7 +53,9 @@ def fill_from_campaign() -> None:
         return
     with widgets.db() as session:
         content = campaign_content(session, actor=actor, campaign_id=chosen.id)
+        template = campaign_template(session, actor=actor, campaign_id=chosen.id)
     st.session_state.update(
+        poster_template=template,
         poster_title=content.title,
         poster_subtitle=content.subtitle,
         poster_benefits="\n".join(content.benefits),
@@ -62,8 +65,25 @@ def fill_from_campaign() -> None:
 
 controls, preview = st.columns([1, 1])
 with controls:
+    chosen_campaign = None
+    if campaigns:
+        chosen_campaign = st.selectbox(
+            "活动",
+            [None, *campaigns],
+            format_func=lambda c: (
+                "不关联活动（自由设计）" if c is None else f"{c.name}（{c.state.label}）"
+            ),
+            key="poster_campaign",
+            on_change=fill_from_campaign,
+            help="选择活动后自动套用该活动类型的模板并填入活动内容；批量生成也按该活动进行",
+            placeholder="请选择",
+        )
     template_id = st.selectbox(
-        "模板", list(templates), format_func=lambda t: templates[t].name, key="poster_template"
+        "模板",
+        list(templates),
+        format_func=lambda t: templates[t].name,
+        key="poster_template",
+        placeholder="请选择",
     )
     template = templates[template_id]
     sample = sample_content(template)
@@ -76,14 +96,6 @@ with controls:
         ("poster_staff", sample.staff_name),
     ):
         st.session_state.setdefault(key, value)
-    if campaigns:
-        st.selectbox(
-            "用活动内容填充",
-            [None, *campaigns],
-            format_func=lambda c: "—" if c is None else f"{c.name}（{c.state.label}）",
-            key="poster_campaign",
-            on_change=fill_from_campaign,
-        )
     title = st.text_input("标题", key="poster_title", max_chars=30)
     subtitle = st.text_input("副标题", key="poster_subtitle", max_chars=40)
     benefits = st.text_area(
@@ -137,6 +149,7 @@ with controls:
             [None, *QR_POSITIONS],
             format_func=lambda p: "模板默认" if p is None else QR_POSITION_LABELS[p],
             key="poster_qr_pos",
+            placeholder="请选择",
         )
 
 content = PosterContent(
@@ -189,22 +202,28 @@ st.caption(
     "为一个市的每个网点（或每位员工）各生成一张海报，每张带上自己的渠道活码，打包成 ZIP。已有的活码会沿用。"
 )
 names = dict(cities)
-c1, c2, c3 = st.columns(3)
-city_id = c1.selectbox("市州", list(names), format_func=names.get, key="batch_city")
+c1, c2 = st.columns(2)
+campaign = None
+if chosen_campaign is not None and chosen_campaign.city_id in names:
+    # The campaign chosen above decides the city; codes and posters carry only approved,
+    # scheduled or running campaigns.
+    city_id = chosen_campaign.city_id
+    c1.markdown(f"**市州**：{md(names[city_id])}")
+    if chosen_campaign.state in BINDABLE_STATES:
+        campaign = chosen_campaign
+        c1.caption(f"活码和海报关联活动「{md(chosen_campaign.name)}」。")
+    else:
+        c1.caption("该活动已结束，新生成的活码不再关联它。")
+else:
+    city_id = c1.selectbox(
+        "市州", list(names), format_func=names.get, key="batch_city", placeholder="请选择"
+    )
 per = c2.radio(
     "每张海报对应",
     ["outlet", "staff"],
     format_func=lambda p: "一个网点" if p == "outlet" else "一位员工",
     horizontal=True,
     key="batch_per",
-)
-# Codes and posters carry only the city's approved, scheduled or running campaigns.
-city_campaigns = [c for c in campaigns if c.city_id == city_id and c.state in BINDABLE_STATES]
-campaign = c3.selectbox(
-    "所属活动（可选）",
-    [None, *city_campaigns],
-    format_func=lambda c: "不关联活动" if c is None else c.name,
-    key="batch_campaign",
 )
 if st.button("生成并打包", type="primary", key="batch_posters", icon=":material/collections:"):
     bar = st.progress(0.0, text="正在准备活码…")

@@ -70,7 +70,9 @@ with budget_tab:
         disabled=["市州"],
         key=f"budget_editor_{year}",
         column_config={
-            "年度预算(元)": st.column_config.NumberColumn(min_value=0, step=10000, format="%.2f")
+            "年度预算(元)": st.column_config.NumberColumn(
+                min_value=0, step=10000, format="localized"
+            )
         },
     )
     st.caption(
@@ -111,7 +113,11 @@ with terms_tab:
         left, middle = st.columns([2, 1])
         term = left.text_input("用语", key="term_text", placeholder="例如：稳赚")
         severity = middle.selectbox(
-            "级别", list(SEVERITY_LABELS), format_func=SEVERITY_LABELS.get, key="term_severity"
+            "级别",
+            list(SEVERITY_LABELS),
+            format_func=SEVERITY_LABELS.get,
+            key="term_severity",
+            placeholder="请选择",
         )
         suggestion = st.text_input("修改建议", key="term_suggestion")
         active = st.toggle("启用", value=True, key="term_active")

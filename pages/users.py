@@ -36,7 +36,7 @@ frame = pd.DataFrame(
         for u in users
     ]
 )
-st.dataframe(frame, hide_index=True, key="users_table")
+st.dataframe(frame, hide_index=True, key="users_table", column_config=widgets.number_columns(frame))
 
 manage, create = st.tabs(["管理账户", "新建用户"])
 with manage:
@@ -44,7 +44,9 @@ with manage:
         widgets.empty_state("还没有用户。")
     else:
         by_name = {u.username: u for u in users}
-        chosen = by_name[st.selectbox("选择用户", list(by_name), key="users_pick")]
+        chosen = by_name[
+            st.selectbox("选择用户", list(by_name), key="users_pick", placeholder="请选择")
+        ]
         a, b, c = st.columns(3)
         try:
             if a.button("解锁", key="users_unlock", disabled=not chosen.locked):
@@ -73,7 +75,9 @@ with create, st.form("users_create", clear_on_submit=False):
     left, right = st.columns(2)
     username = left.text_input("用户名", key="new_username", placeholder="字母、数字，3–32 位")
     display_name = right.text_input("姓名", key="new_display_name")
-    role = left.selectbox("角色", list(Role), format_func=lambda r: r.label, key="new_role")
+    role = left.selectbox(
+        "角色", list(Role), format_func=lambda r: r.label, key="new_role", placeholder="请选择"
+    )
     org_code = right.text_input(
         "所属机构编码", key="new_org", help="市分策划填市编码，网点负责人填网点编码，其他角色可留空"
     )

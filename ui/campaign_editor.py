@@ -3,7 +3,7 @@ back into a design on every rerun so the budget and hints beside it are always c
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.campaigns.design import (
     COUPON_LABELS,
+    FACE_VALUE_MEANING,
     WEEKDAY_NAMES,
     CampaignDesign,
     Coupon,
@@ -23,19 +24,6 @@ from core.campaigns.design import (
 from core.campaigns.plans import EditorChoices
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind
 from ui.text import md
-
-COUPON_COLUMNS = [
-    "名称",
-    "类型",
-    "面值/减免(元)",
-    "满减门槛(元)",
-    "折扣(折)",
-    "数量",
-    "每人限领",
-    "最低星级",
-    "邮政出资%",
-    "承兑商户",
-]
 
 
 def fen(value: object) -> int:
@@ -63,7 +51,7 @@ def edit(design: CampaignDesign, choices: EditorChoices, *, key: str) -> Campaig
     with basics:
         name, kind, period, targets = _basics(design, choices, key)
     with rule_tab:
-        rule = _rule(design, key)
+        rule = _rule(design, key, period)
     with stars_tab:
         stars = _stars(design, key)
     with coupons_tab:
@@ -117,6 +105,7 @@ def _basics(design: CampaignDesign, choices: EditorChoices, key: str) -> tuple:
         index=kinds.index(design.kind),
         format_func=lambda k: CAMPAIGN_KIND_LABELS[k],
         key=f"{key}_kind",
+        placeholder="请选择",
     )
     picked = right.date_input(
         "活动期", value=(design.start_date, design.end_date), key=f"{key}_period"
@@ -160,7 +149,7 @@ def _basics(design: CampaignDesign, choices: EditorChoices, key: str) -> tuple:
     return name, kind, period, (mode, counties, outlets)
 
 
-def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
+def _rule(design: CampaignDesign, key: str, period: tuple[date, date]) -> RightsDayRule:
     kinds = list(RuleKind)
     kind = st.radio(
         "权益日规则",
@@ -177,6 +166,7 @@ def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
             default=design.rule.month_days or [8, 18, 28],
             format_func=lambda d: f"{d} 日",
             key=f"{key}_month_days",
+            placeholder="请选择（可多选）",
         )
         return RightsDayRule(kind=kind, month_days=sorted(days))
     if kind is RuleKind.WEEKDAYS:
@@ -189,16 +179,20 @@ def _rule(design: CampaignDesign, key: str) -> RightsDayRule:
             placeholder="选择星期",
         )
         return RightsDayRule(kind=kind, weekdays=sorted(days))
-    frame = pd.DataFrame({"日期": pd.Series(design.rule.dates or [], dtype="object")})
-    edited = st.data_editor(
-        frame,
-        num_rows="dynamic",
-        key=f"{key}_dates",
-        hide_index=True,
-        column_config={"日期": st.column_config.DateColumn("日期", format="YYYY-MM-DD")},
+    start, end = period
+    span = max((end - start).days + 1, 0)
+    choices = sorted(
+        {*(start + timedelta(days=i) for i in range(min(span, 400))), *design.rule.dates}
     )
-    dates = sorted({d for d in edited["日期"].tolist() if isinstance(d, date)})
-    return RightsDayRule(kind=kind, dates=dates)
+    dates = st.multiselect(
+        "指定日期",
+        choices,
+        default=sorted(design.rule.dates),
+        format_func=lambda d: f"{d.month}月{d.day}日（{WEEKDAY_NAMES[d.weekday()]}）",
+        key=f"{key}_dates",
+        placeholder="选择活动期内的日期（可输入搜索，如 12月8日）",
+    )
+    return RightsDayRule(kind=kind, dates=sorted(dates))
 
 
 def _stars(design: CampaignDesign, key: str) -> list[StarRights]:
@@ -218,78 +212,158 @@ def _stars(design: CampaignDesign, key: str) -> list[StarRights]:
     return stars
 
 
+_KIND_HINTS = {
+    CouponKind.FULL_REDUCTION: "消费满门槛金额后减免",
+    CouponKind.INSTANT: "到店直接减免",
+    CouponKind.DISCOUNT: "按折扣优惠，设单张最高优惠",
+    CouponKind.ONE_CENT: "一分钱购买指定商品，邮政补贴差价",
+    CouponKind.SHIPPING: "抵扣寄件运费",
+}
+
+
+def _slots(design: CampaignDesign, key: str) -> dict:
+    """The coupons being edited, by a stable slot number: widgets are keyed by slot, so
+    removing the second coupon does not hand its values to the third."""
+    state_key = f"{key}_coupon_slots"
+    if state_key not in st.session_state:
+        st.session_state[state_key] = dict(enumerate(design.coupons))
+    return st.session_state[state_key]
+
+
+def _add_coupon(slots: dict) -> None:
+    slots[max(slots, default=-1) + 1] = Coupon()
+
+
+def _remove_coupon(slots: dict, slot: int) -> None:
+    slots.pop(slot, None)
+
+
 def _coupons(design: CampaignDesign, choices: EditorChoices, key: str) -> list[Coupon]:
-    merchant_names = dict(choices.merchants)
-    by_name = {n: i for i, n in choices.merchants}
-    labels = {v: k for k, v in COUPON_LABELS.items()}
-    rows = [
-        {
-            "名称": c.name,
-            "类型": COUPON_LABELS[c.kind],
-            "面值/减免(元)": c.face_value_fen / 100,
-            "满减门槛(元)": c.threshold_fen / 100,
-            "折扣(折)": c.discount_permille / 100,
-            "数量": c.quantity,
-            "每人限领": c.per_member_limit,
-            "最低星级": c.min_star,
-            "邮政出资%": c.post_share_pct,
-            "承兑商户": [merchant_names[m] for m in c.merchant_ids if m in merchant_names],
-        }
-        for c in design.coupons
-    ]
-    frame = pd.DataFrame(rows, columns=COUPON_COLUMNS)
+    slots = _slots(design, key)
     st.caption(
-        "满减券填「满减门槛」；折扣券填「折扣」，「面值」为单张最高优惠。商户共同出资时（邮政出资 < 100%）须选承兑商户。"
+        "每张券一栏，按类型填写金额；商户共同出资（邮政出资低于 100%）时须选择承兑商户，"
+        "承兑商户须在「商户与目标」的参与商户之中。"
     )
-    edited = st.data_editor(
-        frame,
-        num_rows="dynamic",
-        hide_index=True,
-        key=f"{key}_coupons",
-        column_config={
-            "名称": st.column_config.TextColumn(required=True, max_chars=30),
-            "类型": st.column_config.SelectboxColumn(
-                options=list(labels), required=True, default="满减券"
-            ),
-            "面值/减免(元)": st.column_config.NumberColumn(min_value=0, step=0.01, format="%.2f"),
-            "满减门槛(元)": st.column_config.NumberColumn(
-                min_value=0, step=0.01, format="%.2f", default=0
-            ),
-            "折扣(折)": st.column_config.NumberColumn(
-                min_value=0, max_value=9.9, step=0.1, format="%.1f", default=0
-            ),
-            "数量": st.column_config.NumberColumn(min_value=0, step=1, format="%d"),
-            "每人限领": st.column_config.NumberColumn(min_value=1, step=1, format="%d", default=1),
-            "最低星级": st.column_config.NumberColumn(
-                min_value=1, max_value=5, step=1, format="%d", default=1
-            ),
-            "邮政出资%": st.column_config.NumberColumn(
-                min_value=0, max_value=100, step=1, format="%d", default=100
-            ),
-            "承兑商户": st.column_config.MultiselectColumn(options=list(by_name), width="large"),
-        },
-    )
-    coupons = []
-    for row in edited.to_dict("records"):
-        if not str(row.get("名称") or "").strip() and not whole(row.get("数量")):
-            continue  # an empty row the user just added
-        coupons.append(
-            Coupon(
-                name=str(row.get("名称") or "").strip(),
-                kind=labels.get(row.get("类型"), CouponKind.FULL_REDUCTION),
-                face_value_fen=fen(row.get("面值/减免(元)")),
-                threshold_fen=fen(row.get("满减门槛(元)")),
-                discount_permille=fen(row.get("折扣(折)")),  # 8.8 折 → 880‰
-                quantity=whole(row.get("数量")),
-                per_member_limit=whole(row.get("每人限领")) or 1,
-                min_star=whole(row.get("最低星级")) or 1,
-                post_share_pct=whole(row.get("邮政出资%"))
-                if row.get("邮政出资%") is not None
-                else 100,
-                merchant_ids=[by_name[n] for n in (row.get("承兑商户") or []) if n in by_name],
-            )
+    if not slots:
+        st.info(
+            "还没有权益券，点击下方「添加权益券」开始设置。", icon=":material/confirmation_number:"
         )
+    coupons = []
+    for number, (slot, coupon) in enumerate(list(slots.items()), start=1):
+        with st.container(border=True):
+            coupons.append(_coupon_form(number, slot, coupon, slots, choices, f"{key}_c{slot}"))
+    st.button(
+        "添加权益券",
+        key=f"{key}_coupon_add",
+        icon=":material/add:",
+        on_click=_add_coupon,
+        args=(slots,),
+    )
     return coupons
+
+
+def _coupon_form(
+    number: int, slot: int, coupon: Coupon, slots: dict, choices: EditorChoices, key: str
+) -> Coupon:
+    head, remove = st.columns([5, 1], vertical_alignment="center")
+    head.markdown(f"**第 {number} 张权益券**")
+    remove.button(
+        "删除此券",
+        key=f"{key}_remove",
+        icon=":material/delete:",
+        on_click=_remove_coupon,
+        args=(slots, slot),
+    )
+    name_col, kind_col = st.columns([2, 3])
+    name = name_col.text_input(
+        "券名称", value=coupon.name, max_chars=30, key=f"{key}_name", placeholder="例如：满30减10"
+    )
+    kind = (
+        kind_col.segmented_control(
+            "券类型",
+            list(CouponKind),
+            default=coupon.kind,
+            format_func=COUPON_LABELS.get,
+            key=f"{key}_kind",
+        )
+        or coupon.kind
+    )
+    kind_col.caption(_KIND_HINTS[kind])
+    money = st.columns(3)
+    threshold, discount = 0, 0
+    if kind is CouponKind.FULL_REDUCTION:
+        threshold = _yuan_input(money[0], "满（元）", coupon.threshold_fen, f"{key}_threshold")
+    if kind is CouponKind.DISCOUNT:
+        discount = money[0].number_input(
+            "折扣（折）",
+            min_value=0.0,
+            max_value=9.9,
+            value=coupon.discount_permille / 100,
+            step=0.5,
+            format="%.1f",
+            key=f"{key}_discount",
+        )
+    face_col = money[1] if kind in (CouponKind.FULL_REDUCTION, CouponKind.DISCOUNT) else money[0]
+    face = _yuan_input(
+        face_col, f"{FACE_VALUE_MEANING[kind]}（元）", coupon.face_value_fen, f"{key}_face"
+    )
+    counts = st.columns(4)
+    quantity = counts[0].number_input(
+        "发放数量（张）", min_value=0, value=coupon.quantity, step=100, key=f"{key}_quantity"
+    )
+    limit = counts[1].number_input(
+        "每人限领（张）",
+        min_value=1,
+        value=max(coupon.per_member_limit, 1),
+        step=1,
+        key=f"{key}_limit",
+    )
+    star = counts[2].selectbox(
+        "最低会员星级",
+        [1, 2, 3, 4, 5],
+        index=min(max(coupon.min_star, 1), 5) - 1,
+        format_func=lambda s: f"{s} 星及以上",
+        key=f"{key}_star",
+        placeholder="请选择",
+    )
+    share = counts[3].number_input(
+        "邮政出资（%）",
+        min_value=0,
+        max_value=100,
+        value=coupon.post_share_pct,
+        step=10,
+        key=f"{key}_share",
+    )
+    merchant_ids: list[int] = []
+    if share < 100:
+        names = dict(choices.merchants)
+        merchant_ids = st.multiselect(
+            "承兑商户（共同出资）",
+            list(names),
+            default=[m for m in coupon.merchant_ids if m in names],
+            format_func=names.get,
+            key=f"{key}_merchants",
+            placeholder="选择承兑商户（可搜索）",
+        )
+    return Coupon(
+        name=name.strip(),
+        kind=kind,
+        face_value_fen=face,
+        threshold_fen=threshold,
+        discount_permille=round(discount * 100),  # 8.8 折 → 880‰
+        quantity=int(quantity),
+        per_member_limit=int(limit),
+        min_star=int(star),
+        post_share_pct=int(share),
+        merchant_ids=merchant_ids,
+    )
+
+
+def _yuan_input(container, label: str, value_fen: int, key: str) -> int:
+    amount = container.number_input(
+        label, min_value=0.0, value=value_fen / 100, step=1.0, format="%.2f", key=key
+    )
+    return fen(amount)
 
 
 def _goals(

@@ -6,6 +6,7 @@ a refusal, so a typed or bookmarked URL gets a clear Chinese answer instead of a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import streamlit as st
 
 from core.platform.permissions import ACTIONS, Action, Actor, allowed
 from ui import widgets
+from ui.text import md
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,64 @@ def _login_stub(spec: PageSpec) -> Callable[[], None]:
     return login
 
 
+_PATH = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _requested_path() -> str:
+    """The page path the browser asked for ("" for the app's root)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        name = ctx.pages_manager.intended_page_name if ctx else None
+    except Exception:  # an internal of Streamlit's: without it, Streamlit's own dialog shows
+        return ""
+    return (name or "").strip("/")
+
+
+def _not_found(path: str, actor: Actor | None) -> st.Page:
+    """A Chinese "page not found" registered under the unknown path itself, so Streamlit
+    renders it instead of its English dialog and a silent jump to the main page."""
+
+    def not_found() -> None:
+        st.title("页面不存在")
+        st.warning(
+            f"没有找到地址为「/{md(path)}」的页面，可能是链接有误或页面已调整。",
+            icon=":material/travel_explore:",
+        )
+        if actor is None:
+            st.markdown("[前往登录](/)")
+        else:
+            st.page_link("pages/home.py", label="返回首页", icon=":material/home:")
+
+    not_found.__name__ = "not_found"
+    return st.Page(not_found, title="页面不存在", url_path=path, visibility="hidden")
+
+
+def _unknown_path(known: set[str]) -> str | None:
+    """The unknown path asked for, kept for the session: the reruns that follow ask for the
+    page by its id, not its path, and must still find it registered."""
+    path = _requested_path()
+    if path and path not in known and _PATH.fullmatch(path):
+        st.session_state["_nav_unknown_path"] = path
+        return path
+    return st.session_state.get("_nav_unknown_path")
+
+
 def navigation_for(actor: Actor | None) -> dict[str, list[st.Page]] | list[st.Page]:
-    """The st.navigation argument for this visitor."""
+    """The st.navigation argument for this visitor (with a Chinese 404 for unknown paths)."""
+    pages = _navigation_for(actor)
+    unknown = _unknown_path({s.url_path for s in PAGES} | {"login"})
+    if unknown is None:
+        return pages
+    extra = _not_found(unknown, actor)
+    if isinstance(pages, list):
+        return [*pages, extra]
+    first = next(iter(pages))
+    return {**pages, first: [*pages[first], extra]}
+
+
+def _navigation_for(actor: Actor | None) -> dict[str, list[st.Page]] | list[st.Page]:
     if actor is None:
         entry = st.Page(
             lambda: widgets.render_login(next_path=""), title="登录", url_path="login", default=True

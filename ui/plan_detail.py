@@ -55,8 +55,22 @@ def _versions(detail: CampaignDetail, actor: Actor, key: str) -> None:
         return "当前修改（未提交）" if v is None else f"第 {v} 版"
 
     left, right = st.columns(2)
-    a = left.selectbox("左侧", choices, index=len(choices) - 2, format_func=label, key=f"{key}_va")
-    b = right.selectbox("右侧", choices, index=len(choices) - 1, format_func=label, key=f"{key}_vb")
+    a = left.selectbox(
+        "左侧",
+        choices,
+        index=len(choices) - 2,
+        format_func=label,
+        key=f"{key}_va",
+        placeholder="请选择",
+    )
+    b = right.selectbox(
+        "右侧",
+        choices,
+        index=len(choices) - 1,
+        format_func=label,
+        key=f"{key}_vb",
+        placeholder="请选择",
+    )
     try:
         with widgets.db() as session:
             rows = compare_versions(

@@ -16,7 +16,7 @@ from core.campaigns.plans import AttachmentRead, CampaignDetail
 from core.campaigns.review import DiffRow
 from core.campaigns.states import ACTION_LABELS, PlanAction
 from core.platform.clock import format_timestamp
-from core.platform.formatting import format_yuan
+from core.platform.formatting import format_yuan, money_formatter
 from core.platform.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
 from ui import widgets
@@ -77,24 +77,33 @@ def _cell(day: date | None, marked: set[date], design: CampaignDesign) -> str:
 
 
 def budget_panel(budget: Budget, design: CampaignDesign) -> None:
+    money = money_formatter(
+        budget.full_fen,
+        budget.expected_fen,
+        budget.post_full_fen,
+        budget.post_expected_fen,
+        budget.merchant_expected_fen,
+    )
     a, b, c = st.columns(3)
-    a.metric("全部核销面值", format_yuan(budget.full_fen), help="每张券都被核销时的总面值")
-    b.metric(f"预计核销（{design.expected_redemption_pct}%）", format_yuan(budget.expected_fen))
+    a.metric("全部核销面值", money(budget.full_fen), help="每张券都被核销时的总面值")
+    b.metric(f"预计核销（{design.expected_redemption_pct}%）", money(budget.expected_fen))
     c.metric(
         "邮政预计出资",
-        format_yuan(budget.post_expected_fen),
-        help=f"全部核销时 {format_yuan(budget.post_full_fen)}",
+        money(budget.post_expected_fen),
+        help=f"全部核销时 {money(budget.post_full_fen)}",
     )
     d, e, f = st.columns(3)
-    d.metric("商户预计出资", format_yuan(budget.merchant_expected_fen))
-    d2 = "—" if budget.per_conversion_fen is None else format_yuan(budget.per_conversion_fen)
-    e.metric("每个目标转化成本", d2, help="邮政预计出资 ÷ 目标转化客户")
+    d.metric("商户预计出资", money(budget.merchant_expected_fen))
+    unit = "—" if budget.per_conversion_fen is None else format_yuan(budget.per_conversion_fen)
+    e.metric("每个目标转化成本", unit, help="邮政预计出资 ÷ 目标转化客户")
     w = "—" if budget.per_wan_deposits_fen is None else format_yuan(budget.per_wan_deposits_fen)
     f.metric("每万元目标存款成本", w, help="邮政预计出资 ÷ 目标新增存款（万元）")
-    if budget.remaining_fen is not None:
+    if budget.remaining_fen is not None and budget.cap_fen is not None:
+        cap = money_formatter(budget.cap_fen)
         st.caption(
-            f"本市 {design.start_date.year} 年预算 {format_yuan(budget.cap_fen)}，其他已批方案预计占用 {format_yuan(budget.committed_fen)}，"
-            f"剩余 {format_yuan(budget.remaining_fen)}。"
+            f"本市 {design.start_date.year} 年预算 {cap(budget.cap_fen)}：其他已批方案预计占用 "
+            f"{cap(budget.committed_fen)}，本方案预计 {cap(budget.post_expected_fen)}，"
+            f"剩余 {cap(budget.remaining_after_fen)}。"
         )
     for warning in budget.warnings():
         (st.error if budget.over_expected else st.warning)(
@@ -136,15 +145,16 @@ def coupons_table(design: CampaignDesign, names: DesignNames) -> None:
             "名称": c.name,
             "类型": c.kind.label,
             "规则": c.describe(),
-            "数量": c.quantity,
-            "每人限领": c.per_member_limit,
+            "数量(张)": c.quantity,
+            "每人限领(张)": c.per_member_limit,
             "最低星级": f"{c.min_star} 星",
             "出资": f"邮政 {c.post_share_pct}% / 商户 {100 - c.post_share_pct}%",
             "承兑商户": names.merchant_list(c.merchant_ids) or "—",
         }
         for c in design.coupons
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    frame = pd.DataFrame(rows)
+    st.dataframe(frame, hide_index=True, column_config=widgets.number_columns(frame))
 
 
 def summary(detail: CampaignDetail) -> None:
@@ -152,8 +162,8 @@ def summary(detail: CampaignDetail) -> None:
     days = (design.end_date - design.start_date).days + 1
     st.markdown(f"**活动期**：{design.start_date} 至 {design.end_date}（{days} 天）")
     b, c, d = st.columns(3)
-    b.metric("目标·新增好友", f"{design.kpi_new_friends:,}")
-    c.metric("目标·转化客户", f"{design.kpi_conversions:,}")
+    b.metric("目标·新增好友", f"{design.kpi_new_friends:,} 人")
+    c.metric("目标·转化客户", f"{design.kpi_conversions:,} 人")
     d.metric("目标·新增存款", format_yuan(design.kpi_deposits_fen))
     targets = design.target_mode.label
     if design.target_county_ids:
@@ -198,7 +208,12 @@ def _state(value: str | None) -> str:
 
 
 def latest_comment(detail: CampaignDetail) -> str:
+    """The reviewers' latest comment in the current round: a (re)submission starts a new
+    round, so a return comment that was answered by resubmitting is no longer shown here
+    (it stays in the 审核记录)."""
     for event in reversed(detail.events):
+        if event.action == PlanAction.SUBMIT:
+            return ""
         if event.comment and event.action in (
             PlanAction.RETURN,
             PlanAction.REJECT,
@@ -212,18 +227,25 @@ def latest_comment(detail: CampaignDetail) -> str:
 
 
 def diff_table(rows: list[DiffRow], left: str, right: str) -> None:
-    frame = pd.DataFrame([{"字段": r.field, left: r.left, right: r.right} for r in rows])
-    changed = {r.field for r in rows if r.changed}
-    st.caption(f"共 {len(changed)} 处不同（黄色标出）")
-    st.dataframe(
-        frame.style.apply(
-            lambda row: [
-                "background-color: #FFF4CC" if row["字段"] in changed else "" for _ in row
-            ],
-            axis=1,
-        ),
-        hide_index=True,
-    )
+    """Changed fields first (highlighted), then the unchanged ones folded away."""
+    changed = [r for r in rows if r.changed]
+    same = [r for r in rows if not r.changed]
+    if not changed:
+        st.caption("两个版本内容相同。")
+    else:
+        st.caption(f"共 {len(changed)} 处不同")
+        frame = pd.DataFrame([{"字段": r.field, left: r.left, right: r.right} for r in changed])
+        st.dataframe(
+            frame.style.apply(lambda row: ["background-color: #FFF4CC"] * len(row), axis=1),
+            hide_index=True,
+            height="content" if len(changed) <= 12 else 460,
+        )
+    if same:
+        with st.expander(f"未改动的 {len(same)} 项"):
+            st.dataframe(
+                pd.DataFrame([{"字段": r.field, "内容": r.left} for r in same]),
+                hide_index=True,
+            )
 
 
 def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -> None:

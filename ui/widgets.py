@@ -4,6 +4,7 @@ widgets every page uses (errors, empty states, downloads, money formatting)."""
 from __future__ import annotations
 
 import html
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+import streamlit.components.v1 as components
 from sqlmodel import Session
 
 from core.platform import auth, export
@@ -164,12 +166,68 @@ _GLOBAL_CSS = """
 [data-testid="stFileUploaderDropzoneInstructions"] span {font-size: 0;}
 [data-testid="stFileUploaderDropzoneInstructions"] span::after {
   content: "拖入文件或点击选择，单个文件不超过 20MB"; font-size: .8rem;}
+/* A table's own CSV download bypasses the export encoder (formula neutralising, BOM):
+   tables that may be downloaded have download buttons of their own under them. */
+[data-testid="stElementToolbarButton"]:has(button[aria-label="Download as CSV"]),
+[data-testid="stElementToolbarButton"]:has(button[aria-label="下载 CSV"]) {display: none;}
+/* The translation helper's frame (height 0) takes no room on the page. */
+.stElementContainer:has(> iframe[srcdoc*="__rdsZh"]) {display: none;}
 </style>
 """
 
 
+# Streamlit's own English strings (tooltips of the table toolbar, empty select boxes, its
+# fallback dialogs) in Chinese. A fixed script with no user input, installed once per tab:
+# it rewrites exactly these strings wherever Streamlit draws them.
+_ZH = {
+    "Search": "搜索",
+    "Fullscreen": "全屏",
+    "Close fullscreen": "退出全屏",
+    "Show/hide columns": "显示/隐藏列",
+    "Download as CSV": "下载 CSV",
+    "Choose an option": "请选择",
+    "Choose options": "请选择",
+    "Select...": "请选择…",
+    "Select…": "请选择…",
+    "No results": "没有匹配的选项",
+    "Page not found": "页面不存在",
+    "Clear all": "全部清除",
+}
+# It runs in a zero-height component frame (st.html with scripts lost st.toast messages in
+# the same run) and works on the app's document, which has the same origin.
+_TRANSLATE_JS = (
+    "<script>(() => {const window = parent; const document = parent.document;"
+    "if (window.__rdsZh) return; window.__rdsZh = true;"
+    f"const T = {json.dumps(_ZH, ensure_ascii=False)};"
+    """
+const fixNode = (n) => {
+  if (n.nodeType === 3) { const k = n.nodeValue.trim(); if (T[k]) n.nodeValue = T[k]; return; }
+  if (n.nodeType !== 1) return;
+  for (const a of ["placeholder", "aria-label", "title"]) {
+    const v = n.getAttribute && n.getAttribute(a); if (v && T[v]) n.setAttribute(a, T[v]);
+  }
+  const walker = document.createTreeWalker(n, 5);  // text and element nodes
+  let c; while ((c = walker.nextNode())) {
+    if (c.nodeType === 3) { const k = c.nodeValue.trim(); if (T[k]) c.nodeValue = T[k]; }
+    else for (const a of ["placeholder", "aria-label", "title"]) {
+      const v = c.getAttribute(a); if (v && T[v]) c.setAttribute(a, T[v]);
+    }
+  }
+};
+new window.MutationObserver((ms) => { for (const m of ms) {
+  if (m.type === "characterData") fixNode(m.target);
+  else if (m.type === "attributes") fixNode(m.target);
+  else m.addedNodes.forEach(fixNode);
+}}).observe(document.body, {subtree: true, childList: true, characterData: true,
+  attributes: true, attributeFilter: ["placeholder", "aria-label"]});
+fixNode(document.body);
+})();</script>"""
+)
+
+
 def apply_global_style() -> None:
     st.html(_GLOBAL_CSS)
+    components.html(_TRANSLATE_JS, height=0)
 
 
 def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
@@ -189,6 +247,18 @@ def sidebar_user(actor: Actor, org_label: str, unread: int) -> None:
             " background: #fff; color: #1F2A24; cursor: pointer; font-size: .9rem;}"
             ".rds-logout button:hover {border-color: #007A3D; color: #007A3D;}</style>"
         )
+
+
+def number_columns(frame: pd.DataFrame, **overrides: Any) -> dict[str, Any]:
+    """column_config giving every numeric column thousands separators ("10,852", not
+    "10852" beside "6,150"); `overrides` keep their own configuration."""
+    config: dict[str, Any] = {
+        name: st.column_config.NumberColumn(format="localized")
+        for name, dtype in frame.dtypes.items()
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    }
+    config.update(overrides)
+    return config
 
 
 def table_download(
@@ -218,6 +288,7 @@ def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | Non
         [None, *names],
         format_func=lambda i: "全部市州" if i is None else names[i],
         key=key,
+        placeholder="请选择",
     )
 
 
@@ -241,7 +312,12 @@ def period_picker(
     today = shanghai_today()
     presets = [p for p in PeriodPreset if campaigns or p is not PeriodPreset.CAMPAIGN]
     preset = st.selectbox(
-        "时间", presets, format_func=lambda p: p.label, index=3, key=f"{key}_preset"
+        "时间",
+        presets,
+        format_func=lambda p: p.label,
+        index=3,
+        key=f"{key}_preset",
+        placeholder="请选择",
     )
     if preset is PeriodPreset.CAMPAIGN:
         campaign = st.selectbox(
@@ -249,6 +325,7 @@ def period_picker(
             campaigns,
             format_func=lambda c: f"{c.name}（{c.start_date:%m-%d}～{c.end_date:%m-%d}）",
             key=f"{key}_campaign",
+            placeholder="请选择",
         )
         return custom(campaign.start_date, campaign.end_date, campaign.name), campaign.id
     if preset is PeriodPreset.CUSTOM:
@@ -275,6 +352,13 @@ def rank_delta(change: int | None) -> str | None:
     if change is None:
         return None
     return f"{change:+d} 名" if change else "名次不变"
+
+
+def data_changed() -> None:
+    """After a write that changes what summaries say (a decision, a submission, a saved or
+    deleted draft): drop this process's cached reads, so the next page (the planner's home,
+    the queue, the boards) shows the new state at once instead of after its TTL."""
+    st.cache_data.clear()
 
 
 def flash(message: str) -> None:

@@ -51,6 +51,11 @@ class Budget:
         return None if self.cap_fen is None else self.cap_fen - self.committed_fen
 
     @property
+    def remaining_after_fen(self) -> int | None:
+        """What is left of the year's cap once this plan's expected post cost is counted."""
+        return None if self.remaining_fen is None else self.remaining_fen - self.post_expected_fen
+
+    @property
     def over_expected(self) -> bool:
         return self.remaining_fen is not None and self.post_expected_fen > self.remaining_fen
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from core.platform.errors import FieldProblem
-from core.platform.formatting import format_yuan
+from core.platform.formatting import format_yuan, plain_yuan
 from db.models import CampaignKind
 
 WEEKDAY_NAMES = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
@@ -113,13 +113,13 @@ class Coupon(BaseModel):
     merchant_ids: list[int] = Field(default_factory=list)
 
     def describe(self) -> str:
+        """满30减10元 / 8.8折，最高优惠20元 / 立减券 5元: whole yuan without ".00"."""
+        face = plain_yuan(self.face_value_fen)
         if self.kind is CouponKind.FULL_REDUCTION:
-            return f"满{format_yuan(self.threshold_fen)}减{format_yuan(self.face_value_fen)}"
+            return f"满{plain_yuan(self.threshold_fen)}减{face}元"
         if self.kind is CouponKind.DISCOUNT:
-            return (
-                f"{self.discount_permille / 100:g} 折，最高优惠{format_yuan(self.face_value_fen)}"
-            )
-        return f"{self.kind.label} {format_yuan(self.face_value_fen)}"
+            return f"{self.discount_permille / 100:g}折，最高优惠{face}元"
+        return f"{self.kind.label} {face}元"
 
 
 class StarRights(BaseModel):

@@ -38,6 +38,26 @@ IMPORT_COLUMNS = (
 )
 STAGES = (EventType.SCAN, EventType.ADD_FRIEND, EventType.JOIN_GROUP, EventType.CONVERT)
 COUNTED = (*STAGES, EventType.LOSS)  # losses (WeCom callbacks) are shown beside the stages
+# The rate shown for each stage, the same on the cards and in the table: a friend is counted
+# against the scans, a group join and a conversion against the friends (a customer may
+# convert without joining a group, so 进群→转化 would mislead).
+STAGE_BASE = {
+    EventType.ADD_FRIEND: EventType.SCAN,
+    EventType.JOIN_GROUP: EventType.ADD_FRIEND,
+    EventType.CONVERT: EventType.ADD_FRIEND,
+}
+STAGE_UNITS = {
+    EventType.SCAN: "次",
+    EventType.ADD_FRIEND: "人",
+    EventType.JOIN_GROUP: "人",
+    EventType.CONVERT: "人",
+    EventType.LOSS: "人",
+}
+
+
+def rate_label(stage: EventType) -> str:
+    """ "加好友→转化": the name of a stage's rate (cards, table headers and exports)."""
+    return f"{STAGE_BASE[stage].label}→{stage.label}"
 
 
 def _parse_time(value: object, window: DateWindow) -> datetime:
@@ -154,6 +174,10 @@ class FunnelRow:
 
     def rate(self, to: EventType, base: EventType) -> float | None:
         return self.counts[to] / self.counts[base] if self.counts[base] else None
+
+    def stage_rate(self, stage: EventType) -> float | None:
+        """The stage's rate by STAGE_BASE (None for the first stage or an empty base)."""
+        return self.rate(stage, STAGE_BASE[stage]) if stage in STAGE_BASE else None
 
 
 def funnel_total(rows: list[FunnelRow]) -> FunnelRow:

@@ -84,12 +84,14 @@ def rights_day_reminders(session: Session, actor: Actor, scheduled_for: datetime
             Campaign.end_date >= tomorrow,
         )
     ).all()
-    sent = 0
+    sent, rights_days = 0, 0
+    day = f"{tomorrow.month}月{tomorrow.day}日"
     with write_transaction(session):
         for campaign in campaigns:
             design = CampaignDesign.model_validate(campaign.design)
             if tomorrow not in design.rights_days():
                 continue
+            rights_days += 1
             outlets = target_outlets(session, design)
             managers = session.exec(
                 select(User.id).where(
@@ -100,12 +102,14 @@ def rights_day_reminders(session: Session, actor: Actor, scheduled_for: datetime
             sent += notifications.notify(
                 session,
                 managers,
-                title=f"明天（{tomorrow:%m月%d日}）是会员权益日",
+                title=f"明天（{day}）是会员权益日",
                 link="board",
                 body=f"「{campaign.name}」明天为权益日，{coupons}等权益开放领取。请提前备好物料、通知社群客户。",
                 dedupe_key=f"rights-day:{campaign.id}:{tomorrow}",
             )
-    return f"提醒 {sent} 人（{tomorrow} 权益日）"
+    if not rights_days:
+        return f"明天（{day}）不是任何活动的权益日，无需提醒（提醒 0 人）"
+    return f"明天（{day}）是 {rights_days} 个活动的权益日，提醒 {sent} 人"
 
 
 def approval_sla(session: Session, actor: Actor, scheduled_for: datetime) -> str:

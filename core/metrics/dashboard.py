@@ -13,7 +13,7 @@ from sqlmodel import Session
 from core.metrics import values as metrics
 from core.platform.clock import shanghai_today, utcnow
 from core.platform.directory import outlet_directory
-from core.platform.formatting import format_change, format_metric
+from core.platform.formatting import format_change
 from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from db.models import OrgUnit, Role, User
 
@@ -31,7 +31,7 @@ class Kpi:
 
     @property
     def text(self) -> str:
-        return format_metric(self.value, is_money=self.is_money)
+        return metrics.METRICS[self.key].format(self.value)  # with its unit: "171 人"
 
     @property
     def change(self) -> str:

@@ -19,7 +19,8 @@ from db.models import DailyMetric, DataQualityIssue
 
 OUTLIER_SIGMAS = 5
 HISTORY_DAYS = 90
-METRIC_LABELS = {"new_friends": "新增好友", "conversions": "转化客户", "deposits": "新增存款(分)"}
+METRIC_LABELS = {"new_friends": "新增好友", "conversions": "转化客户", "deposits": "新增存款"}
+MONEY_METRICS = frozenset({"deposits"})  # stored in fen; shown in 元
 
 
 def check_day(session: Session, day: date) -> str:
@@ -102,6 +103,7 @@ class Finding:
     value: int | None
     mean: float | None
     stddev: float | None
+    is_money: bool = False  # value, mean and stddev are fen
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ def report(session: Session, *, actor: Actor, day: date | None = None) -> Qualit
                 issue.value,
                 issue.mean,
                 issue.stddev,
+                issue.metric in MONEY_METRICS,
             )
         )
     return QualityReport(

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from core.metrics import snapshots
 from core.platform.directory import OutletDirectory
+from core.platform.formatting import format_metric
 from db.models import DailyMetric
 
 latest_date = snapshots.latest_date
@@ -37,16 +38,40 @@ class MetricSpec:
     daily_column: str
     snapshot_field: str
     is_money: bool = False
+    unit: str = ""  # what a count counts ("人", "个"); money carries 元/¥ in its format
+
+    def format(self, value: int, *, compact: bool = True) -> str:
+        """The value as users read it, with its unit: "1,234 人", "12.35万元", "56 个"."""
+        text = format_metric(value, is_money=self.is_money, compact=compact)
+        return f"{text} {self.unit}" if self.unit else text
 
 
 METRICS: dict[str, MetricSpec] = {
     spec.key: spec
     for spec in (
-        MetricSpec("new_friends", "新增好友", MetricKind.FLOW, "new_friends", "cum_new_friends"),
-        MetricSpec("total_friends", "好友总数", MetricKind.STOCK, "total_friends", "total_friends"),
-        MetricSpec("groups", "客户群数", MetricKind.STOCK, "groups", "groups"),
-        MetricSpec("group_members", "群成员数", MetricKind.STOCK, "group_members", "group_members"),
-        MetricSpec("conversions", "转化客户", MetricKind.FLOW, "conversions", "cum_conversions"),
+        MetricSpec(
+            "new_friends", "新增好友", MetricKind.FLOW, "new_friends", "cum_new_friends", unit="人"
+        ),
+        MetricSpec(
+            "total_friends",
+            "好友总数",
+            MetricKind.STOCK,
+            "total_friends",
+            "total_friends",
+            unit="人",
+        ),
+        MetricSpec("groups", "客户群数", MetricKind.STOCK, "groups", "groups", unit="个"),
+        MetricSpec(
+            "group_members",
+            "群成员数",
+            MetricKind.STOCK,
+            "group_members",
+            "group_members",
+            unit="人",
+        ),
+        MetricSpec(
+            "conversions", "转化客户", MetricKind.FLOW, "conversions", "cum_conversions", unit="人"
+        ),
         MetricSpec(
             "deposits",
             "新增存款",

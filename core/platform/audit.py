@@ -10,8 +10,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.platform.clock import SHANGHAI
+from core.platform.formatting import format_yuan
 from core.platform.permissions import Action, Actor, ensure_allowed
-from db.models import AuditLog
+from db.models import AuditLog, Campaign, ChannelCode, Merchant, OrgUnit, Staff, User
 
 
 class AuditAction(StrEnum):
@@ -162,16 +163,160 @@ def list_audit(session: Session, *, actor: Actor, filters: AuditFilter) -> list[
         query = query.where(col(AuditLog.summary).contains(filters.text.strip()))
     rows = session.exec(query.limit(filters.limit)).all()
     labels = {a.value: a.label for a in AuditAction}
+    people = _display_names(session, {r.actor_id for r in rows if r.actor_id})
+    names = _target_names(session, rows)
     return [
         AuditEntry(
             at=row.at,
-            actor_name=row.actor_name,
+            actor_name=_person(row.actor_name, people.get(row.actor_id)),
             action=row.action,
             action_label=labels.get(row.action, row.action),
-            target=f"{row.target_type}:{row.target_id}" if row.target_type else "",
+            target=_target_text(row, names),
             summary=row.summary,
             before=row.before,
             after=row.after,
         )
         for row in rows
     ]
+
+
+# --- reading: names instead of ids ---------------------------------------------------------
+
+TARGET_LABELS = {
+    "campaign": "活动",
+    "user": "用户",
+    "channel_code": "活码",
+    "merchant": "商户",
+    "city": "市州",
+    "city_budget": "年度预算",
+    "compliance_term": "合规用语",
+    "file": "文件",
+    "review_stages": "审核环节",
+    "staff": "员工",
+}
+# target type -> (table, its name column); ids of these are integer keys
+_NAMED = {
+    "campaign": (Campaign, Campaign.name),
+    "user": (User, User.display_name),
+    "channel_code": (ChannelCode, ChannelCode.name),
+    "merchant": (Merchant, Merchant.name),
+    "city": (OrgUnit, OrgUnit.name),
+    "staff": (Staff, Staff.name),
+}
+
+
+def _display_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    query = select(User.id, User.display_name).where(col(User.id).in_(ids))
+    return {user_id: name for user_id, name in session.exec(query).all()}
+
+
+def _person(username: str, display_name: str | None) -> str:
+    """ "李娜（reviewer1）"; system actors and unknown users as recorded."""
+    if display_name and display_name != username:
+        return f"{display_name}（{username}）"
+    return {"anonymous": "未登录访客", "system": "系统"}.get(username, username)
+
+
+def _target_names(session: Session, rows: list[AuditLog]) -> dict[tuple[str, str], str]:
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        if row.target_type in _NAMED and str(row.target_id).isdigit():
+            wanted.setdefault(row.target_type, set()).add(int(row.target_id))
+    names: dict[tuple[str, str], str] = {}
+    for kind, ids in wanted.items():
+        model, name = _NAMED[kind]
+        query = select(model.id, name).where(col(model.id).in_(ids))
+        for key, value in session.exec(query).all():
+            names[(kind, str(key))] = value
+    budget_cities = {
+        int(r.target_id.split("/")[0])
+        for r in rows
+        if r.target_type == "city_budget" and r.target_id.split("/")[0].isdigit()
+    }
+    if budget_cities:
+        query = select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_(budget_cities))
+        for key, value in session.exec(query).all():
+            names[("city", str(key))] = value
+    return names
+
+
+def _target_text(row: AuditLog, names: dict[tuple[str, str], str]) -> str:
+    """ "活动「12月逢8会员权益日」" rather than campaign:7."""
+    if not row.target_type:
+        return ""
+    label = TARGET_LABELS.get(row.target_type, row.target_type)
+    target_id = str(row.target_id)
+    if row.target_type == "city_budget" and "/" in target_id:
+        city, year = target_id.split("/", 1)
+        return f"{names.get(('city', city), '市州 ' + city)} {year} 年预算"
+    name = names.get((row.target_type, target_id))
+    if name:
+        return f"{label}「{name}」"
+    if row.target_type in _NAMED and target_id.isdigit():
+        return f"{label}（编号 {target_id}，已删除）"
+    return f"{label}「{target_id}」" if target_id else label
+
+
+FIELD_LABELS = {
+    "username": "用户名",
+    "display_name": "姓名",
+    "role": "角色",
+    "org": "所属机构",
+    "active": "启用",
+    "locked_until": "锁定至",
+    "cap_fen": "年度预算",
+    "severity": "级别",
+    "suggestion": "建议用语",
+    "stages": "审核环节",
+    "reviewers": "审核员",
+    "name": "名称",
+    "rows": "行数",
+    "created": "新增",
+    "updated": "更新",
+    "to_staff": "继承员工",
+    "customers": "客户数",
+    "seed": "随机种子",
+    "end_date": "截止日期",
+    "channel_type": "渠道类型",
+    "outlet": "网点",
+    "staff": "接待员工",
+    "rule": "分配规则",
+    "city": "市州",
+    "outlets": "绑定网点",
+}
+
+
+def _value_text(key: str, value: Any) -> str:
+    if value is None:
+        return "无"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if key.endswith("_fen") and isinstance(value, int):
+        return format_yuan(value)
+    if isinstance(value, dict):
+        return "，".join(f"{FIELD_LABELS.get(k, k)} {_value_text(k, v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        shown = "、".join(_value_text(key, v) for v in value[:10])
+        return shown + (f" 等 {len(value)} 项" if len(value) > 10 else "")
+    return str(value)
+
+
+def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """An audit record's details as a sentence: "启用：是 → 否；年度预算：¥0.00 → 180万元"."""
+    before, after = before or {}, after or {}
+    parts = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        label = FIELD_LABELS.get(key, key)
+        if key in before and key in after:
+            if before[key] == after[key]:
+                continue
+            parts.append(
+                f"{label}：{_value_text(key, before[key])} → {_value_text(key, after[key])}"
+            )
+        elif key in after:
+            parts.append(f"{label}：{_value_text(key, after[key])}")
+        else:
+            parts.append(f"{label}：原为 {_value_text(key, before[key])}")
+    return "；".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -38,6 +39,24 @@ def format_yuan(fen: int, *, compact: bool = True) -> str:
     return f"{sign}¥{_group(magnitude, 2)}"
 
 
+def money_formatter(*amounts_fen: int) -> Callable[[int], str]:
+    """One money format for a panel of related amounts: all in 万元 when the largest is
+    10 万 or more ("10.9万元" beside "3.82万元"), else all as ¥1,234.50; never mixed."""
+    largest = max((abs(a) for a in amounts_fen), default=0)
+    if largest >= 100_000_000 * 100:
+        return lambda fen: f"{_round_number(yuan(fen) / _YI)}亿元"
+    if largest >= 100_000 * 100:
+        return lambda fen: f"{_round_number(yuan(fen) / _WAN)}万元"
+    return lambda fen: format_yuan(fen, compact=False)
+
+
+def plain_yuan(fen: int) -> str:
+    """A yuan amount as a number for running text, no ¥ and no ".00": 30, 10.5, 1,000.
+    The caller puts 元 after it ("满30减10元")."""
+    text = _group(yuan(fen), 2)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def format_count(value: int, *, compact: bool = False) -> str:
     if compact and abs(value) >= 100_000_000:
         return f"{_group(Decimal(value) / _YI, 2)}亿"
@@ -64,6 +83,13 @@ def format_change(current: int, previous: int) -> str:
     change = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
     text = _group(change, 1)
     return f"+{text}%" if change > 0 else f"{text}%"
+
+
+def format_percent(ratio: float | Decimal | Fraction | None) -> str:
+    """One percent format everywhere: 12.8% (one decimal), — when there is no base."""
+    if ratio is None:
+        return "—"
+    return f"{_group(Decimal(str(float(ratio))) * 100, 1)}%"
 
 
 def mask_phone(phone: str) -> str:

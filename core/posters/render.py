@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -206,10 +207,30 @@ def _draw_check(draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, color
     draw.line(points, fill=color, width=max(2, round(r * 0.26)), joint="curve")
 
 
+FEW_BENEFITS = 3  # up to this many items, the card grows their type and spreads them
+_FEW_GROWTH = 1.3
+
+
+def benefits_style(style: BenefitsBox, count: int) -> BenefitsBox:
+    """The template's benefits style, adapted to how many items there are: a card drawn for
+    four or five lines is mostly empty with three, so few items get larger type and more
+    room between them (still fitted to the box, never overflowing)."""
+    if count > FEW_BENEFITS:
+        return style
+    growth = _FEW_GROWTH if count > 1 else _FEW_GROWTH * 1.15
+    return replace(
+        style,
+        max_size=round(style.max_size * growth),
+        min_size=style.min_size,
+        item_spacing=style.item_spacing * 1.6,
+    )
+
+
 def _draw_benefits(canvas: Image.Image, style: BenefitsBox, items: tuple[str, ...]) -> None:
     items = tuple(item.strip() for item in items if item.strip())
     if not items:
         return
+    style = benefits_style(style, len(items))
     fitted = fit_list(items, style)
     size = fitted.size
     box = style.text_box

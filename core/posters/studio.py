@@ -8,11 +8,12 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date
 
 from sqlmodel import Session
 
 from core.campaigns.compliance import ComplianceHit, check
-from core.campaigns.design import CampaignDesign
+from core.campaigns.design import CampaignDesign, Coupon
 from core.campaigns.plans import ensure_campaign_allowed, load_campaign
 from core.channels.code_export import safe_name
 from core.channels.codes import CodeRead, batch_codes, list_codes
@@ -31,7 +32,7 @@ from core.posters.templates import (
     sample_content,
 )
 from db.engine import write_transaction
-from db.models import ChannelType, OrgLevel, OrgUnit
+from db.models import CampaignKind, ChannelType, OrgLevel, OrgUnit
 
 ProgressFn = Callable[[int, int], None]
 DEFAULT_TEMPLATE = "rights_day"
@@ -49,18 +50,47 @@ def campaign_content(session: Session, *, actor: Actor, campaign_id: int) -> Pos
     if days and len(days) <= 4:
         date_line = " · ".join(f"{d.month}月{d.day}日" for d in days)
     elif days:
-        date_line = (
-            f"{design.rule.describe()} · {design.start_date:%m月%d日}—{design.end_date:%m月%d日}"
-        )
+        date_line = f"{design.rule.describe()} · {_day(design.start_date)}—{_day(design.end_date)}"
     else:
-        date_line = f"{design.start_date:%m月%d日}—{design.end_date:%m月%d日}"
-    benefits = tuple(f"{c.name}：{c.describe()}"[:40] for c in design.coupons[:MAX_BENEFITS])
+        date_line = f"{_day(design.start_date)}—{_day(design.end_date)}"
+    benefits = tuple(_benefit_line(c)[:40] for c in design.coupons[:MAX_BENEFITS])
     return PosterContent(
         title=design.name[: LIMITS["title"]],
         subtitle="星级会员专享 · 邮政与联盟商户联合让利",
         benefits=benefits,
         date_line=date_line[:40],
     )
+
+
+# The template that suits each kind of campaign (the studio applies it when a campaign is
+# chosen; the designer may still pick another).
+TEMPLATE_OF_KIND = {
+    CampaignKind.RIGHTS_DAY: "rights_day",
+    CampaignKind.ECOMMERCE: "ecommerce",
+    CampaignKind.FESTIVAL: "festival",
+}
+MERCHANT_TEMPLATE = "merchant"
+
+
+def campaign_template(session: Session, *, actor: Actor, campaign_id: int) -> str:
+    """The template id for a campaign's posters: by its kind; other campaigns run with
+    merchants get the merchant-alliance template, the rest the rights-day one."""
+    campaign = load_campaign(session, campaign_id)
+    ensure_campaign_allowed(session, actor, Action.VIEW_CAMPAIGNS, campaign)
+    if campaign.kind in TEMPLATE_OF_KIND:
+        return TEMPLATE_OF_KIND[campaign.kind]
+    design = CampaignDesign.model_validate(campaign.design)
+    return MERCHANT_TEMPLATE if design.merchant_ids else DEFAULT_TEMPLATE
+
+
+def _day(day: date) -> str:
+    return f"{day.month}月{day.day}日"  # 1月1日, not 01月01日
+
+
+def _benefit_line(coupon: Coupon) -> str:
+    """ "逢8满减券：满100减20元", or just "满100减20元" when the name says it already."""
+    name, text = coupon.name.strip(), coupon.describe()
+    return text if not name or text.startswith(name) else f"{name}：{text}"
 
 
 def poster_hits(session: Session, content: PosterContent) -> list[ComplianceHit]:

@@ -96,6 +96,31 @@ def _bind_numbers(tokens: list[str]) -> list[str]:
     return out
 
 
+# A number and its unit read as one word ("8日", "30元", "3 万元", "8.8折"), and so do a few
+# characters that lead a number ("逢8", "第2"): a line never breaks inside them.
+_UNITS = frozenset("元角分万亿千百折%％张次天日号月年个人份件岁星期周时点倍克斤米位名")
+_LEADS = frozenset("逢第")
+
+
+def _has_digit(token: str) -> bool:
+    return any(char.isdigit() for char in token)
+
+
+def _bind_units(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        if out and not token.isspace() and not out[-1].isspace():
+            before = out[-1].rstrip()
+            after_number = before[-1:].isdigit() or (before[-1:] in _UNITS and _has_digit(before))
+            if (after_number and token[0] in _UNITS) or (
+                token[0].isdigit() and before[-1:] in _LEADS
+            ):
+                out[-1] += token
+                continue
+        out.append(token)
+    return out
+
+
 def _tokens(paragraph: str) -> list[str]:
     """Break opportunities: each Chinese character on its own, each run of Latin letters,
     digits and ASCII punctuation as one word, runs of spaces between them."""
@@ -111,7 +136,7 @@ def _tokens(paragraph: str) -> list[str]:
             raw[-1] = (kind, raw[-1][1] + char)
         else:
             raw.append((kind, char))
-    return _bind_numbers(_glue([text for _, text in raw]))
+    return _bind_units(_bind_numbers(_glue([text for _, text in raw])))
 
 
 @lru_cache(maxsize=200_000)

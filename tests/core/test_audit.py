@@ -54,3 +54,43 @@ def test_only_admins_read_the_audit_log(session: Session, role: Role) -> None:
     make_tree(session)
     with pytest.raises(PermissionDenied):
         list_audit(session, actor=make_users(session)[role], filters=AuditFilter())
+
+
+def test_entries_name_people_and_objects_and_read_as_sentences(session: Session) -> None:
+    from db.models import User
+
+    tree = make_tree(session)
+    users = make_users(session)
+    admin = users[Role.ADMIN]
+    alice = User(username="alice", display_name="李娜", password_hash="x", role=Role.DESIGNER)
+    session.add(alice)
+    session.commit()
+    audit.record(
+        session,
+        actor=admin,
+        action=AuditAction.USER_CREATE,
+        target_type="user",
+        target_id=alice.id,
+        before={"active": True},
+        after={"active": False},
+    )
+    city = tree.cities["C1"]
+    audit.record(
+        session,
+        actor=admin,
+        action=AuditAction.USER_CREATE,
+        target_type="city_budget",
+        target_id=f"{city.id}/2027",
+        after={"cap_fen": 180_000_000},
+    )
+    audit.record(
+        session, actor=admin, action=AuditAction.USER_CREATE, target_type="campaign", target_id=99
+    )
+    session.commit()
+    gone, budget, user = list_audit(session, actor=admin, filters=AuditFilter())
+    assert user.target == "用户「李娜」"
+    assert budget.target == f"{city.name} 2027 年预算"
+    assert gone.target == "活动（编号 99，已删除）"
+    assert audit.describe_change(user.before, user.after) == "启用：是 → 否"
+    assert audit.describe_change(budget.before, budget.after) == "年度预算：180万元"
+    assert audit.describe_change(None, None) == ""

@@ -188,6 +188,7 @@ def test_budget_is_exact() -> None:
     assert budget.per_conversion_fen == 2402  # 480,400 / 200 conversions
     assert budget.per_wan_deposits_fen == 480_400 // 1000  # 1,000 万元 targeted
     assert budget.remaining_fen == 700_000 and not budget.over_expected and budget.over_full
+    assert budget.remaining_after_fen == 700_000 - 480_400  # this plan counted too
     assert "若全部核销" in budget.warnings()[0]
     over = compute(d, cap_fen=400_000)
     assert over.over_expected and over.warnings()[0].startswith("超出预算")
@@ -215,6 +216,6 @@ def test_compliance_hits_say_where() -> None:
 def test_flatten_shows_fields_in_chinese() -> None:
     flat = flatten(design(), names=DesignNames(merchants={7: "星沙超市"}))
     assert flat["权益日规则"] == "逢8（每月 8、18、28 日）"
-    assert flat["权益券 1·类型与面值"] == "满¥100.00减¥20.00"
+    assert flat["权益券 1·类型与面值"] == "满100减20元"
     assert flat["权益券 1·出资比例"] == "邮政 60% / 商户 40%"
     assert flat["参与商户"] == "星沙超市"

@@ -37,3 +37,60 @@ def test_phone_mask() -> None:
 def test_rank_change_text() -> None:
     assert [change_text(c) for c in (3, -2, 0, None)] == ["↑3", "↓2", "—", "新"]
     assert change_text(None, had_previous=False) == "—"
+
+
+def test_plain_yuan_drops_the_cents_of_whole_amounts() -> None:
+    from core.platform.formatting import plain_yuan
+
+    assert [plain_yuan(f) for f in (3000, 1050, 1001, 100_000, 0, -500)] == [
+        "30",
+        "10.5",
+        "10.01",
+        "1,000",
+        "0",
+        "-5",
+    ]
+
+
+def test_coupon_descriptions_read_like_a_poster() -> None:
+    from core.campaigns.design import Coupon, CouponKind
+
+    assert Coupon(threshold_fen=3000, face_value_fen=1000).describe() == "满30减10元"
+    discount = Coupon(kind=CouponKind.DISCOUNT, discount_permille=880, face_value_fen=2000)
+    assert discount.describe() == "8.8折，最高优惠20元"
+    assert Coupon(kind=CouponKind.INSTANT, face_value_fen=550).describe() == "立减券 5.5元"
+
+
+def test_one_percent_format() -> None:
+    from fractions import Fraction
+
+    from core.platform.formatting import format_percent
+
+    assert format_percent(0.128) == "12.8%"
+    assert format_percent(Fraction(1, 3)) == "33.3%"
+    assert format_percent(1) == "100.0%"
+    assert format_percent(None) == "—"
+
+
+def test_a_panel_of_amounts_uses_one_money_format() -> None:
+    from core.platform.formatting import money_formatter
+
+    big = money_formatter(10_900_000, 3_815_000)
+    assert [big(10_900_000), big(3_815_000)] == ["10.90万元", "3.82万元"]
+    small = money_formatter(3_815_000, 1_000)
+    assert [small(3_815_000), small(1_000)] == ["¥38,150.00", "¥10.00"]
+
+
+def test_metric_values_carry_their_units() -> None:
+    from core.metrics.values import METRICS
+
+    assert METRICS["new_friends"].format(10852) == "10,852 人"
+    assert METRICS["groups"].format(56) == "56 个"
+    assert METRICS["deposits"].format(1_234_500_00) == "123.45万元"
+
+
+def test_a_round_panel_amount_has_no_cents() -> None:
+    from core.platform.formatting import money_formatter
+
+    assert money_formatter(180_000_000)(180_000_000) == "180万元"
+    assert money_formatter(180_000_000)(0) == "0万元"

@@ -132,6 +132,27 @@ def test_closing_punctuation_never_starts_a_line(width: int) -> None:
     assert_fits(text, box, fitted, REGULAR, 1.3)
 
 
+@pytest.mark.parametrize("width", range(160, 480, 9))  # the longest word fits
+def test_a_number_stays_with_its_unit_and_with_feng(width: int) -> None:
+    text = "12月逢8会员权益日 满30减10元 存款满 5 万元，8.8折 第2张"
+    box = Box(0, 0, width, 2000)
+    fitted = fit_text(text, box, max_size=32, min_size=32)
+    assert len(fitted.lines) > 1
+    for before, after in zip(fitted.lines, fitted.lines[1:], strict=False):
+        assert not (before.endswith(("逢", "第")) and after[0].isdigit()), fitted.lines
+        assert not (before[-1].isdigit() and after[0] in "元日月万折张"), fitted.lines
+        assert not (before.endswith("万") and after.startswith("元")), fitted.lines
+    assert "".join(fitted.lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_a_title_breaks_around_feng8_not_inside_it() -> None:
+    for width in range(150, 700, 5):
+        lines = fit_text(
+            "12月逢8会员权益日", Box(0, 0, width, 2000), max_size=64, min_size=64, balance=True
+        ).lines
+        assert not any(line.endswith("逢") for line in lines), lines
+
+
 def test_text_shrinks_below_min_size_rather_than_being_cut_and_is_refused_below_12px() -> None:
     text = "邮储银行会员权益日" * 3
     fitted = fit_text(text, Box(0, 0, 200, 60), max_size=40, min_size=30, field="title")
@@ -460,3 +481,16 @@ def test_a_16_bit_grey_photo_keeps_its_tones() -> None:
     expected = (ramp >> 8).astype(int)
     assert np.abs(grey - expected).max() <= 1
     assert 120 <= grey.mean() <= 135  # a ramp, not a white sheet
+
+
+def test_few_benefits_get_larger_type_and_still_fit_the_card() -> None:
+    from core.posters.render import benefits_style
+    from core.posters.text_fit import fit_list
+
+    template = get_template("rights_day")
+    few = ("满30减10元", "寄递券 5元", "一分购 20元")
+    base = fit_list(few, template.benefits)
+    adapted = fit_list(few, benefits_style(template.benefits, len(few)))
+    assert adapted.size > base.size and not adapted.below_min
+    four = (*few, "新开户客户送 10 元话费")
+    assert benefits_style(template.benefits, len(four)) == template.benefits

@@ -34,7 +34,24 @@ def test_campaign_content_uses_its_name_days_and_coupons(session: Session, world
     content = campaign_content(session, actor=users[Role.DESIGNER], campaign_id=cid)
     assert content.title == "12月逢8会员权益日"
     assert content.date_line == "12月8日 · 12月18日 · 12月28日"
-    assert content.benefits[0].startswith("满100减20：满¥100.00减¥20.00")
+    assert content.benefits[0] == "满100减20元"  # the name says it already
+
+
+def test_a_campaign_gets_the_template_of_its_kind(session: Session, world) -> None:
+    from core.posters.studio import campaign_template
+    from db.models import CampaignKind
+
+    _, users = world
+    design = complete_design(session)
+    planner, designer = users[Role.CITY_PLANNER], users[Role.DESIGNER]
+    expected = {
+        CampaignKind.RIGHTS_DAY: "rights_day",
+        CampaignKind.FESTIVAL: "festival",
+        CampaignKind.ECOMMERCE: "ecommerce",
+    }
+    for kind, template in expected.items():
+        cid = save_draft(session, actor=planner, design=design.model_copy(update={"kind": kind})).id
+        assert campaign_template(session, actor=designer, campaign_id=cid) == template
 
 
 def test_poster_copy_gets_compliance_hints(session: Session, world) -> None:

@@ -141,13 +141,15 @@ def test_rights_day_reminders_reach_the_target_outlets_managers_only_and_once(
     _tree, users = world
     approved_campaign(session, users, date(2026, 12, 1), date(2026, 12, 31))  # C1, 逢8
     eve = at(date(2026, 12, 7), 9)
-    assert "提醒 1 人" in jobs.rights_day_reminders(session, SYSTEM, eve)
+    assert jobs.rights_day_reminders(session, SYSTEM, eve) == (
+        "明天（12月8日）是 1 个活动的权益日，提醒 1 人"
+    )
     assert "提醒 0 人" in jobs.rights_day_reminders(session, SYSTEM, eve)  # idempotent
     assert [n.title for n in my_notifications(session, actor=users[Role.OUTLET_MANAGER])] == [
-        "明天（12月08日）是会员权益日"
+        "明天（12月8日）是会员权益日"
     ]
     assert my_notifications(session, actor=users["manager2"]) == []  # O211 is in C2, not targeted
-    assert "提醒 0 人" in jobs.rights_day_reminders(
+    assert "不是任何活动的权益日" in jobs.rights_day_reminders(
         session, SYSTEM, at(date(2026, 12, 8), 9)
     )  # the 9th is no rights day
 

@@ -32,10 +32,54 @@ def test_planner_saves_a_draft_and_is_told_what_is_missing_on_submit(app_for, sq
     at.text_input(key=key).input("元旦逢8权益日").run()
     assert any("尚未设置年度营销预算" in w.value for w in at.warning)  # the live budget panel
     at.button(key="design_submit").click().run()
-    assert any("请至少设置一种权益券" in e.value for e in at.error)
+    assert not at.exception
+    message = next(e.value for e in at.error if "草稿已保存，但还不能提交审核" in e.value)
+    assert "请至少设置一种权益券" in message
     with Session(get_engine(sqlite_url)) as session:
         saved = session.exec(select(Campaign)).one()  # the draft was kept although submit failed
         assert saved.name == "元旦逢8权益日" and saved.state is PlanState.DRAFT
+    picker = next(s for s in at.selectbox if s.key and s.key.startswith("design_pick_"))
+    assert picker.value == saved.id  # the picker names the saved draft, not 新建活动
+
+
+def test_deleting_a_draft_asks_first(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1], submit=False)
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/campaigns.py").run()
+    at.button(key="design_delete").click().run()
+    assert not at.exception
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid) is not None  # one click deletes nothing
+    at.button(key="design_delete_confirm").click().run()
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid) is None
+
+
+def test_a_resubmitted_plan_no_longer_shows_the_old_return_comment(
+    app_for, world, sqlite_url
+) -> None:
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=world[1][Role.PROVINCE_REVIEWER],
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请把寄递券数量减半",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+    at = app_for(Role.CITY_PLANNER)
+    at.query_params["plan"] = str(cid)
+    at.run()
+    at.switch_page("pages/plans.py").run()
+    assert any("请把寄递券数量减半" in w.value for w in at.warning)
+    with Session(get_engine(sqlite_url)) as session:
+        submit_plan(session, actor=world[1][Role.CITY_PLANNER], campaign_id=cid)
+    at.run()
+    shown = [*at.warning, *at.info]
+    assert not any("请把寄递券数量减半" in w.value for w in shown)
 
 
 def test_plans_page_shows_state_stage_and_next_step(app_for, world, sqlite_url) -> None:
@@ -240,3 +284,121 @@ def test_plan_summary_names_an_outlet_and_a_merchant_that_share_an_id(
     assert "指定网点：O111支局" in summary and "参与商户**：星沙超市" in summary
     coupons = next(d.value for d in at.dataframe if "承兑商户" in d.value.columns)
     assert set(coupons["承兑商户"]) == {"星沙超市"}
+
+
+def test_coupon_form_adds_fills_and_removes_coupons(app_for, world, sqlite_url) -> None:
+    from core.campaigns.design import CouponKind
+
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/campaigns.py").run()
+    name_key = next(t.key for t in at.text_input if t.key and t.key.endswith("_name"))
+    form = name_key.removesuffix("_name")
+    at.text_input(key=name_key).input("元旦逢8权益日").run()
+    at.button(key=f"{form}_coupon_add").click().run()
+    at.button(key=f"{form}_coupon_add").click().run()
+    assert not at.exception
+    labels = {w.label for w in at.number_input}
+    assert {"满（元）", "减免金额（元）", "发放数量（张）", "邮政出资（%）"} <= labels
+    at.text_input(key=f"{form}_c0_name").input("满30减10").run()
+    at.number_input(key=f"{form}_c0_threshold").set_value(30.0).run()
+    at.number_input(key=f"{form}_c0_face").set_value(10.0).run()
+    at.number_input(key=f"{form}_c0_quantity").set_value(500).run()
+    at.segmented_control(key=f"{form}_c1_kind").set_value(CouponKind.SHIPPING).run()
+    assert "满（元）" not in {w.label for w in at.number_input if w.key.startswith(f"{form}_c1")}
+    at.button(key=f"{form}_c1_remove").click().run()
+    assert not any(w.key.startswith(f"{form}_c1_") for w in at.number_input)
+    at.button(key="design_save").click().run()
+    assert not at.exception
+    with Session(get_engine(sqlite_url)) as session:
+        cid = session.exec(select(Campaign)).one().id
+        detail = campaigns.campaign_detail(
+            session, actor=world[1][Role.CITY_PLANNER], campaign_id=cid
+        )
+    (coupon,) = detail.design.coupons
+    assert (coupon.name, coupon.kind, coupon.threshold_fen, coupon.face_value_fen) == (
+        "满30减10",
+        CouponKind.FULL_REDUCTION,
+        3000,
+        1000,
+    )
+    assert coupon.quantity == 500 and coupon.post_share_pct == 100
+
+
+def test_a_resubmission_clears_the_cached_home_summary(app_for, world, sqlite_url) -> None:
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=world[1][Role.PROVINCE_REVIEWER],
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请压缩预算",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+    planner = app_for(Role.CITY_PLANNER).run()
+    assert any("被退回" in w.value for w in planner.warning)  # now cached for minutes
+    planner.query_params["plan"] = str(cid)
+    planner.switch_page("pages/campaigns.py").run()
+    planner.button(key="design_submit").click().run()
+    assert not planner.exception
+    with Session(get_engine(sqlite_url)) as session:
+        assert session.get(Campaign, cid).state is PlanState.SUBMITTED
+    home = app_for(Role.CITY_PLANNER).run()
+    assert not any("被退回" in w.value for w in home.warning)
+
+
+def test_version_diff_lists_the_changed_fields_first(app_for, world, sqlite_url) -> None:
+    planner, reviewer = world[1][Role.CITY_PLANNER], world[1][Role.PROVINCE_REVIEWER]
+    cid = _plan(sqlite_url, world[1])
+    with Session(get_engine(sqlite_url)) as session:
+        decide_plan(
+            session,
+            actor=reviewer,
+            campaign_id=cid,
+            decision=Decision.RETURN,
+            comment="请补充说明",
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+        detail = campaigns.campaign_detail(session, actor=planner, campaign_id=cid)
+        changed = detail.design.model_copy(update={"notes": "已按意见补充执行要求。"})
+        save_draft(
+            session,
+            actor=planner,
+            design=changed,
+            campaign_id=cid,
+            expected_lock=session.get(Campaign, cid).lock_version,
+        )
+        submit_plan(session, actor=planner, campaign_id=cid)
+    at = app_for(Role.PROVINCE_REVIEWER).run()
+    at.switch_page("pages/approvals.py").run()
+    assert not at.exception
+    diff = next(d.value for d in at.dataframe if list(d.value.columns)[:1] == ["字段"])
+    assert list(diff["字段"]) == ["方案说明"]  # only what changed, on top
+    assert any(e.label.startswith("未改动的") for e in at.expander)
+
+
+def test_specific_rights_days_are_picked_from_the_campaign_period(
+    app_for, world, sqlite_url
+) -> None:
+    from core.campaigns.design import RuleKind
+
+    at = app_for(Role.CITY_PLANNER).run()
+    at.switch_page("pages/campaigns.py").run()
+    name_key = next(t.key for t in at.text_input if t.key and t.key.endswith("_name"))
+    form = name_key.removesuffix("_name")
+    at.text_input(key=name_key).input("指定日期活动").run()
+    at.radio(key=f"{form}_rule").set_value(RuleKind.DATES).run()
+    picker = at.multiselect(key=f"{form}_dates")
+    assert picker.placeholder.startswith("选择活动期内的日期")
+    first, third = picker.options[0], picker.options[2]
+    at.multiselect(key=f"{form}_dates").select(picker.options[2]).select(first).run()
+    assert not at.exception
+    at.button(key="design_save").click().run()
+    with Session(get_engine(sqlite_url)) as session:
+        saved = session.exec(select(Campaign)).one()
+        detail = campaigns.campaign_detail(
+            session, actor=world[1][Role.CITY_PLANNER], campaign_id=saved.id
+        )
+    dates = detail.design.rule.dates
+    assert len(dates) == 2 and dates == sorted(dates)
+    assert [f"{d.month}月{d.day}日" for d in dates] == [o.split("（")[0] for o in (first, third)]

@@ -45,8 +45,23 @@ def test_funnel_page(app_for, world, sqlite_url) -> None:
     at = app_for(Role.CITY_PLANNER).run()
     at.switch_page("pages/funnel.py").run()
     assert not at.exception
-    assert at.metric[1].value == "1"  # one friend added
-    assert list(at.dataframe[0].value["渠道类型"]) == ["网点柜台"]
+    assert at.metric[1].value == "1 人"  # one friend added
+    table = at.dataframe[0].value
+    assert list(table["渠道类型"]) == ["网点柜台"]
+    # the cards and the table name the same rates
+    assert {"扫码→加好友", "加好友→进群", "加好友→转化"} <= set(table.columns)
+    assert at.metric[3].delta.startswith("加好友→转化")
+
+
+def test_empty_funnel_does_not_send_an_outlet_manager_to_import(app_for, world) -> None:
+    at = app_for(Role.OUTLET_MANAGER).run()
+    at.switch_page("pages/funnel.py").run()
+    assert not at.exception
+    text = " ".join(i.value for i in at.info)
+    assert "还没有渠道事件" in text and "导入" not in text
+    planner = app_for(Role.CITY_PLANNER).run()
+    planner.switch_page("pages/funnel.py").run()
+    assert "导入" in " ".join(i.value for i in planner.info)
 
 
 def test_poster_studio_previews_and_makes_a_batch(app_for, world, sqlite_url) -> None:
@@ -155,3 +170,29 @@ def test_admin_sees_the_wecom_mode_and_funnel_shows_losses(
     assert not at.exception
     at.switch_page("pages/funnel.py").run()
     assert not at.exception
+
+
+def test_choosing_a_campaign_applies_its_template_and_its_city_to_the_batch(
+    app_for, world, sqlite_url
+) -> None:
+    from db.models import Campaign, CampaignKind
+    from tests.factories import make_campaign
+
+    with Session(get_engine(sqlite_url)) as session:
+        make_staff(session, "O111", "张三")
+        cid = make_campaign(session, "C1", "新春存款节", "approved")
+        campaign = session.get(Campaign, cid)
+        campaign.kind = CampaignKind.FESTIVAL
+        session.add(campaign)
+        session.commit()
+    at = app_for(Role.DESIGNER).run()
+    at.switch_page("pages/posters.py").run()
+    picked = next(o for o in at.selectbox(key="poster_campaign").options if "新春存款节" in o)
+    at.selectbox(key="poster_campaign").select(picked).run()
+    assert not at.exception
+    assert at.selectbox(key="poster_template").value == "festival"
+    assert at.text_input(key="poster_title").value == "新春存款节"
+    assert not [s for s in at.selectbox if s.key in ("batch_city", "batch_campaign")]
+    assert any("关联活动「新春存款节」" in c.value for c in at.caption)
+    at.button(key="batch_posters").click().run()
+    assert any("已生成 1 张专属海报" in s.value for s in at.success)

@@ -43,3 +43,25 @@ def test_data_quality_page_before_and_after_the_check(app_for, world, sqlite_url
     at.run()
     missing = at.dataframe[0].value
     assert list(missing["网点编码"]) == ["O112"]  # O211 is silent too, but in another city
+
+
+def test_deposit_outliers_read_in_yuan(app_for, world, sqlite_url) -> None:
+    yesterday = shanghai_today() - timedelta(days=1)
+    rows = [
+        (yesterday - timedelta(days=d), "O111", 5 + d % 3, 100, 1, 1, 1, str(100 + d % 5))
+        for d in range(1, 30)
+    ]
+    rows.append((yesterday, "O111", 6, 100, 1, 1, 1, "98765.40"))
+    with Session(get_engine(sqlite_url)) as session:
+        assert import_metrics(
+            session, actor=world[1][Role.ADMIN], data=metrics_csv(rows), filename="m.csv"
+        ).ok
+    admin = app_for(Role.ADMIN).run()
+    admin.switch_page("pages/jobs.py").run()
+    admin.selectbox(key="jobs_pick").set_value("data_quality")
+    admin.button(key="jobs_run").click().run()
+    admin.switch_page("pages/data_quality.py").run()
+    outliers = next(d.value for d in admin.dataframe if "当日值" in d.value.columns)
+    deposit = outliers[outliers["指标"] == "新增存款"]
+    assert list(deposit["当日值"]) == ["98,765.40 元"]
+    assert "新增存款(分)" not in set(outliers["指标"])

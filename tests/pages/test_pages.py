@@ -31,7 +31,7 @@ def test_home_shows_kpis_trend_and_attention(app_for, world, sqlite_url) -> None
     assert not at.exception
     labels = [m.label for m in at.metric]
     assert labels[0] == "新增好友" and len(labels) == 6
-    assert at.metric[0].value == "75"  # O111 only: 3+4+…+12
+    assert at.metric[0].value == "75 人"  # O111 only: 3+4+…+12
     assert at.get("plotly_chart")
     assert "O111支局" in at.caption[0].value
 
