@@ -46,7 +46,7 @@ for column, (step, stage) in zip(st.columns(4), enumerate(STAGES), strict=True):
         f"上一步转化 {rate:.0%}" if rate is not None else None,
         delta_color="off",
     )
-st.plotly_chart(charts.stage_funnel(total), key="funnel_chart")
+charts.show(charts.stage_funnel(total), key="funnel_chart")
 
 frame = pd.DataFrame(
     [
@@ -71,4 +71,4 @@ st.dataframe(
 widgets.table_download(frame, f"渠道转化_{group_by.label}_{start}_{end}", key="funnel_dl")
 
 if series:
-    st.plotly_chart(charts.stage_trend(series), key="funnel_trend")
+    charts.show(charts.stage_trend(series), key="funnel_trend", title="每日事件")

@@ -34,9 +34,11 @@ def test_outlet_manager_sees_their_position_and_their_city(app_for, world, sqlit
     ranks = {m.label: m.value for m in at.metric}
     assert ranks["本范围名次（共 4）"] == "第 4 名"
     table = at.dataframe[0].value
-    assert list(table["网点编码"]) == ["O112", "O121", "O113", "O111"]
-    assert table["网点"].iloc[-1].endswith("（本网点）")
-    assert list(table["新增好友"]) == ["45", "35", "25", "10"]
+    # Their own row is pinned first (visible without scrolling), then the ranking.
+    assert list(table["网点编码"]) == ["O111", "O112", "O121", "O113", "O111"]
+    assert table["网点"].iloc[0].endswith("（本网点）")
+    assert list(table["新增好友"]) == ["10", "45", "35", "25", "10"]
+    assert list(table.columns[:3]) == ["名次", "网点", "新增好友"]  # the value fits a phone
 
 
 def test_reviewer_switches_metric_scope_and_top(app_for, world, sqlite_url) -> None:
