@@ -65,7 +65,9 @@ def _nav_links(page) -> list[tuple[str, str]]:
     for i in range(links.count()):
         link = links.nth(i)
         href = link.get_attribute("href") or ""
-        found.append((urlparse(href).path.strip("/") or "home", link.inner_text().strip()))
+        found.append(
+            (urlparse(href).path.strip("/") or "home", link.inner_text().strip().splitlines()[-1])
+        )
     return found
 
 

@@ -7,7 +7,7 @@ from core.metrics.cities import city_ranking
 from core.metrics.values import METRICS, latest_date
 from core.platform.formatting import change_text, format_metric, metric_number, round_half_up
 from core.platform.permissions import Action
-from ui import charts, widgets
+from ui import charts, data_period, widgets
 
 actor = widgets.require(Action.VIEW_CITY_RANKING)
 st.title("市州排名")
@@ -23,6 +23,7 @@ if period is None:
 if latest is None:
     widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各市州的排名。")
     st.stop()
+data_period.stop_if_no_data("city_period", period, latest)
 
 with widgets.db() as session:
     rows = city_ranking(session, actor=actor, metric=metric, period=period)

@@ -11,7 +11,7 @@ from core.metrics.values import latest_date
 from core.platform.errors import DomainError
 from core.platform.formatting import change_text, format_metric, metric_number
 from core.platform.permissions import Action, Actor
-from ui import charts, widgets
+from ui import charts, data_period, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_METRICS)
@@ -65,6 +65,7 @@ if period is None:
 if latest is None:
     widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各网点的排名。")
     st.stop()
+data_period.stop_if_no_data("board_period", period, latest)
 
 query = BoardQuery(
     metric, period, city_id=city_id, county_id=county_id, top=top, campaign_id=campaign_id
