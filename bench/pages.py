@@ -100,10 +100,14 @@ def time_role(browser, base: str, username: str, visits: int, only: set[str] | N
     links = [(u, t) for u, t in _nav_links(page) if only is None or u in only]
     if only is not None and "home" not in only:
         links = [("home", "首页"), *links]  # something to come from
+    links = links[1:] + links[:1]  # login lands on the first page: leave it first
     times: dict[str, list[float]] = {u: [] for u, _ in links}
     for round_ in range(visits + 1):
         for url_path, title in links:
-            seconds = _visit(page, url_path, title)
+            try:
+                seconds = _visit(page, url_path, title)
+            except Exception as exc:
+                raise RuntimeError(f"{username}: {url_path} ({title}) did not finish") from exc
             if round_:  # round 0 warms the process
                 times[url_path].append(seconds)
     context.close()

@@ -4,14 +4,18 @@ large (never "10k"), at least five y ticks, legends above the plot area (never o
 one y axis per chart (two measures get two small charts), and no toolbar on phones.
 
 Pages call a builder here and pass the figure to `show`. Money arrives in fen and is plotted
-in 元 or 万元 (display only)."""
+in 元 or 万元 (display only).
+
+Figures are plain Plotly dicts, not plotly.graph_objects: building a graph object and its
+default template cost 30-60 ms of server CPU per chart (Streamlit validates and copies it
+again), a dict a few ms. The empty template leaves the look to Streamlit's theme."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.channels.funnel import STAGES, FunnelRow
@@ -22,7 +26,7 @@ from ui.text import md, plot_text
 GREEN, GOLD, LIGHT, PALE = "#007A3D", "#E0A100", "#7FBF9A", "#B7DCC5"
 DATE_TICKS = "%-m月%-d日"
 DATE_HOVER = "%Y年%-m月%-d日"
-NUMBER_TICKS = ",.4~r"  # 12,345 / 1.59 / 0.25: grouped, no SI suffix ("10k")
+NUMBER_TICKS = ",.2~f"  # 12,345 / 1.59 / 0.25: grouped, no SI suffix ("10k")
 WAN = 10_000
 # The toolbar adds nothing a manager needs on a phone and covers titles and legends there.
 PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -51,27 +55,37 @@ def scale_for(values: list[int] | list[float], *, money: bool, unit: str = "") -
     return Scale(1 / WAN, f"万{unit}") if peak >= 10 * WAN else Scale(1, unit)
 
 
-def _layout(figure: go.Figure, *, height: int, legend: bool, y_unit: str = "") -> go.Figure:
-    figure.update_layout(
-        height=height,
-        margin={"l": 8, "r": 8, "t": 32 if legend else 12, "b": 8},
-        separators=".,",
-        showlegend=legend,
-        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom", "title": None},
-        hoverlabel={"namelength": -1},
-        font={"family": "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"},
-    )
-    figure.update_yaxes(
-        tickformat=NUMBER_TICKS, nticks=6, title={"text": y_unit} if y_unit else None
-    )
+Figure = dict[str, Any]
+
+
+def _figure(data: list[dict], *, height: int, legend: bool, y_unit: str = "") -> Figure:
+    return {
+        "data": data,
+        "layout": {
+            "template": {},
+            "height": height,
+            "margin": {"l": 8, "r": 8, "t": 32 if legend else 12, "b": 8},
+            "separators": ".,",
+            "showlegend": legend,
+            "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+            "hoverlabel": {"namelength": -1},
+            "xaxis": {"automargin": True},
+            "yaxis": {
+                "tickformat": NUMBER_TICKS,
+                "nticks": 6,
+                "automargin": True,
+                **({"title": {"text": y_unit}} if y_unit else {}),
+            },
+        },
+    }
+
+
+def _dates(figure: Figure) -> Figure:
+    figure["layout"]["xaxis"].update(type="date", tickformat=DATE_TICKS, hoverformat=DATE_HOVER)
     return figure
 
 
-def _dates(figure: go.Figure) -> None:
-    figure.update_xaxes(type="date", tickformat=DATE_TICKS, hoverformat=DATE_HOVER)
-
-
-def show(figure: go.Figure, *, key: str, title: str = "") -> None:
+def show(figure: Figure, *, key: str, title: str = "") -> None:
     """The chart with its title above it as text (a toolbar can never cover it)."""
     if title:
         st.markdown(f"**{md(title)}**")
@@ -86,61 +100,93 @@ def lines(
     unit: str = "",
     height: int = 260,
     bars: bool = False,
-) -> go.Figure:
+) -> Figure:
     """One measure per chart: a line (or bars) per named series over days."""
     scale = scale_for([v for values in series.values() for v in values], money=money, unit=unit)
-    figure = go.Figure()
     colors = [GREEN, GOLD, LIGHT, "#2E9A5E"]
+    data = []
     for (name, values), color in zip(series.items(), colors * 3, strict=False):
-        points = [scale(v) for v in values]
+        trace: dict[str, Any] = {"x": days, "y": [scale(v) for v in values], "name": name}
         if bars:
-            figure.add_bar(x=days, y=points, name=name, marker_color=color)
+            trace.update(type="bar", marker={"color": color})
         else:
-            figure.add_scatter(x=days, y=points, name=name, mode="lines+markers", line_color=color)
-    _layout(figure, height=height, legend=len(series) > 1, y_unit=scale.unit)
-    _dates(figure)
-    figure.update_layout(hovermode="x unified")
+            trace.update(type="scatter", mode="lines+markers", line={"color": color})
+        data.append(trace)
+    figure = _dates(_figure(data, height=height, legend=len(series) > 1, y_unit=scale.unit))
+    figure["layout"]["hovermode"] = "x unified"
     if bars:
-        figure.update_yaxes(rangemode="tozero")
+        figure["layout"]["yaxis"]["rangemode"] = "tozero"
     return figure
 
 
-def top_bar(rows: list[BoardRow], *, money: bool) -> go.Figure:
+def _axis_unit(unit: str) -> dict:
+    return {"tickformat": NUMBER_TICKS, **({"title": {"text": unit}} if unit else {})}
+
+
+def top_bar(rows: list[BoardRow], *, money: bool) -> Figure:
     shown = rows[::-1]
     scale = scale_for([r.value for r in shown], money=money)
-    figure = go.Figure(
-        go.Bar(
-            x=[scale(r.value) for r in shown],
-            y=[f"{r.rank}. {plot_text(r.name)}" for r in shown],
-            orientation="h",
-            marker_color=[GOLD if r.is_mine else GREEN for r in shown],
-            hovertemplate="%{y}：%{x:,.4~r}" + scale.unit + "<extra></extra>",
-        )
-    )
-    _layout(figure, height=max(300, 26 * len(shown)), legend=False)
-    figure.update_xaxes(tickformat=NUMBER_TICKS, title={"text": scale.unit} if scale.unit else None)
-    figure.update_yaxes(tickformat=None, nticks=None, automargin=True)
+    bar = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [scale(r.value) for r in shown],
+        "y": [f"{r.rank}. {plot_text(r.name)}" for r in shown],
+        "marker": {"color": [GOLD if r.is_mine else GREEN for r in shown]},
+        "hovertemplate": "%{y}：%{x:,.2~f}" + scale.unit + "<extra></extra>",
+    }
+    figure = _figure([bar], height=max(300, 26 * len(shown)), legend=False)
+    figure["layout"]["xaxis"].update(_axis_unit(scale.unit))
+    figure["layout"]["yaxis"] = {"automargin": True}
     return figure
 
 
-def distribution(values: list[int], mine: int | None, *, money: bool) -> go.Figure:
+def distribution(values: list[int], mine: int | None, *, money: bool) -> Figure:
     scale = scale_for(values, money=money)
-    figure = go.Figure(
-        go.Histogram(x=[scale(v) for v in values], marker_color=LIGHT, nbinsx=40, name="网点数")
-    )
+    histogram = {
+        "type": "histogram",
+        "x": [scale(v) for v in values],
+        "marker": {"color": LIGHT},
+        "nbinsx": 40,
+        "name": "网点数",
+    }
+    figure = _figure([histogram], height=300, legend=False, y_unit="网点数")
+    figure["layout"]["xaxis"].update(_axis_unit(scale.unit))
     if mine is not None:
-        figure.add_vline(x=scale(mine), line_color=GOLD, annotation_text="本网点")
-    _layout(figure, height=300, legend=False, y_unit="网点数")
-    figure.update_xaxes(tickformat=NUMBER_TICKS, title={"text": scale.unit} if scale.unit else None)
+        x = scale(mine)
+        figure["layout"]["shapes"] = [
+            {
+                "type": "line",
+                "x0": x,
+                "x1": x,
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+                "line": {"color": GOLD, "width": 2},
+            }
+        ]
+        figure["layout"]["annotations"] = [
+            {
+                "x": x,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "text": "本网点",
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"color": GOLD},
+            }
+        ]
     return figure
 
 
-def daily(points: list[tuple[date, int]], name: str, *, money: bool) -> go.Figure:
+def daily(points: list[tuple[date, int]], name: str, *, money: bool) -> Figure:
     """`name` is plain text (it names the measure)."""
     return lines([d for d, _ in points], {plot_text(name): [v for _, v in points]}, money=money)
 
 
-def rank_walk(ranks: list[tuple[date, int, int]]) -> tuple[go.Figure, go.Figure]:
+def rank_walk(ranks: list[tuple[date, int, int]]) -> tuple[Figure, Figure]:
     """City and province rank over time as two small charts (rank 1 at the top): their
     scales differ too much to share an axis."""
     days = [d for d, _, _ in ranks]
@@ -149,46 +195,48 @@ def rank_walk(ranks: list[tuple[date, int, int]]) -> tuple[go.Figure, go.Figure]
         ("市内名次", [c for _, _, c in ranks], GREEN),
         ("全省名次", [p for _, p, _ in ranks], GOLD),
     ):
-        figure = go.Figure(
-            go.Scatter(x=days, y=values, name=name, mode="lines+markers", line_color=color)
-        )
-        _layout(figure, height=200, legend=False, y_unit="名")
-        _dates(figure)
-        figure.update_yaxes(autorange="reversed", tickformat="d")
+        line = {
+            "type": "scatter",
+            "x": days,
+            "y": values,
+            "name": name,
+            "mode": "lines+markers",
+            "line": {"color": color},
+        }
+        figure = _dates(_figure([line], height=200, legend=False, y_unit="名"))
+        figure["layout"]["yaxis"].update(autorange="reversed", tickformat="d")
         charts.append(figure)
     return charts[0], charts[1]
 
 
-def city_bars(names: list[str], totals: list[int], mine: list[bool], *, money: bool) -> go.Figure:
+def city_bars(names: list[str], totals: list[int], mine: list[bool], *, money: bool) -> Figure:
     scale = scale_for(totals, money=money)
-    figure = go.Figure(
-        go.Bar(
-            x=[plot_text(n) for n in names],
-            y=[scale(t) for t in totals],
-            marker_color=[GOLD if m else GREEN for m in mine],
-            hovertemplate="%{x}：%{y:,.4~r}" + scale.unit + "<extra></extra>",
-        )
-    )
-    _layout(figure, height=340, legend=False, y_unit=scale.unit)
-    figure.update_yaxes(rangemode="tozero")
+    bar = {
+        "type": "bar",
+        "x": [plot_text(n) for n in names],
+        "y": [scale(t) for t in totals],
+        "marker": {"color": [GOLD if m else GREEN for m in mine]},
+        "hovertemplate": "%{x}：%{y:,.2~f}" + scale.unit + "<extra></extra>",
+    }
+    figure = _figure([bar], height=340, legend=False, y_unit=scale.unit)
+    figure["layout"]["yaxis"]["rangemode"] = "tozero"
     return figure
 
 
-def stage_funnel(total: FunnelRow) -> go.Figure:
+def stage_funnel(total: FunnelRow) -> Figure:
     """Scan → friend → group → conversion as a funnel."""
-    figure = go.Figure(
-        go.Funnel(
-            y=[s.label for s in STAGES],
-            x=[total.counts[s] for s in STAGES],
-            marker={"color": [GREEN, "#2E9A5E", LIGHT, GOLD]},
-        )
-    )
-    _layout(figure, height=300, legend=False)
-    figure.update_yaxes(tickformat=None, nticks=None)
+    funnel = {
+        "type": "funnel",
+        "y": [s.label for s in STAGES],
+        "x": [total.counts[s] for s in STAGES],
+        "marker": {"color": [GREEN, "#2E9A5E", LIGHT, GOLD]},
+    }
+    figure = _figure([funnel], height=300, legend=False)
+    figure["layout"]["yaxis"] = {"automargin": True}
     return figure
 
 
-def stage_trend(series: list[tuple[date, EventType, int]]) -> go.Figure:
+def stage_trend(series: list[tuple[date, EventType, int]]) -> Figure:
     """One line per stage: the events of each day."""
     days = sorted({day for day, _, _ in series})
     counts = {(day, event): n for day, event, n in series}
