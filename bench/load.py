@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -108,7 +109,17 @@ async def _run_once(ws, request: bytes) -> tuple[float, int]:
                 raise RuntimeError(f"run ended with {message.script_finished}")
 
 
-async def _manager(base: str, token: str, page: str, until: float, tally: Tally) -> None:
+@dataclass
+class Phase:
+    """All sessions connect and finish their first run (imports, caches) before the clock
+    starts; then each reruns until `until`."""
+
+    ready: int = 0
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    until: float = 0.0
+
+
+async def _manager(base: str, token: str, page: str, phase: Phase, tally: Tally) -> None:
     from websockets.asyncio.client import connect
 
     from ui.widgets import SESSION_COOKIE
@@ -120,10 +131,13 @@ async def _manager(base: str, token: str, page: str, until: float, tally: Tally)
         subprotocols=["streamlit"],
         additional_headers={"Cookie": f"{SESSION_COOKIE}={token}", "Origin": base},
         max_size=None,
-        open_timeout=60,
+        open_timeout=120,
+        ping_timeout=None,
     ) as ws:
-        await _run_once(ws, request)  # the session's first run (new session, caches)
-        while time.monotonic() < until:
+        await _run_once(ws, request)
+        phase.ready += 1
+        await phase.go.wait()
+        while time.monotonic() < phase.until:
             try:
                 seconds, received = await _run_once(ws, request)
             except Exception:
@@ -137,16 +151,24 @@ async def _manager(base: str, token: str, page: str, until: float, tally: Tally)
 def _server_cpu(pid: int) -> float:
     """User + system CPU seconds of the server process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
-
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _load(base: str, tokens: list[str], page: str, seconds: float) -> Tally:
-    tally = Tally()
-    until = time.monotonic() + seconds
-    await asyncio.gather(*(_manager(base, t, page, until, tally) for t in tokens))
-    return tally
+async def _load(
+    base: str, pid: int, tokens: list[str], page: str, seconds: float
+) -> tuple[Tally, float, float]:
+    """(tally, wall seconds, server CPU seconds) of the measured phase."""
+    tally, phase = Tally(), Phase()
+    tasks = [asyncio.create_task(_manager(base, t, page, phase, tally)) for t in tokens]
+    while phase.ready < len(tokens):
+        if any(t.done() for t in tasks):
+            await asyncio.gather(*tasks)  # raises what went wrong
+        await asyncio.sleep(0.05)
+    cpu, started = _server_cpu(pid), time.monotonic()
+    phase.until = started + seconds
+    phase.go.set()
+    await asyncio.gather(*tasks)
+    return tally, time.monotonic() - started, _server_cpu(pid) - cpu
 
 
 def run(counts: list[int], seconds: float, pages: list[str]) -> list[Result]:
@@ -159,19 +181,16 @@ def run(counts: list[int], seconds: float, pages: list[str]) -> list[Result]:
         app = apps[0]
         for page in pages:
             for n in counts:
-                before = _server_cpu(app.process.pid)
-                started = time.perf_counter()
-                tally = asyncio.run(_load(app.base, tokens[:n], PAGES[page], seconds))
-                wall = time.perf_counter() - started
-                cpu = _server_cpu(app.process.pid) - before
+                tally, wall, cpu = asyncio.run(
+                    _load(app.base, app.process.pid, tokens[:n], PAGES[page], seconds)
+                )
                 runs = len(tally.seconds)
                 if not runs:
                     print(f"  {page} {n}: no completed runs ({tally.errors} errors)")
                     continue
                 high, median = p95(tally.seconds), statistics.median(tally.seconds)
                 kb = statistics.mean(tally.sent_bytes) / 1024
-                # The first run of each session is not timed but its CPU is in `cpu`: an upper bound.
-                cpu_ms = 1000 * cpu / (runs + n)
+                cpu_ms = 1000 * cpu / runs
                 note = (
                     f"median {median:.3f} s, {runs / wall:.1f} runs/s, ~{cpu_ms:.0f} ms server CPU"
                     f" per run, {kb:.0f} KB per run, {tally.errors} errors, {seconds:.0f} s,"
