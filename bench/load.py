@@ -171,7 +171,7 @@ async def _load(
     return tally, time.monotonic() - started, _server_cpu(pid) - cpu
 
 
-def run(counts: list[int], seconds: float, pages: list[str]) -> list[Result]:
+def measure(counts: list[int], seconds: float, pages: list[str]) -> list[Result]:
     from tests.e2e.app_server import running_apps
 
     url, tokens = _database(max(counts))
@@ -213,6 +213,11 @@ def run(counts: list[int], seconds: float, pages: list[str]) -> list[Result]:
     return results
 
 
+def run(scale: str) -> list[Result]:
+    """For bench/run.py: 5, 10, 25 and 50 managers on the board and the home page."""
+    return measure([5, 10, 25, 50], 30 if scale == "full" else 20, list(PAGES))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, nargs="+", default=[5, 10, 25, 50])
@@ -220,7 +225,7 @@ def main() -> int:
     parser.add_argument("--page", choices=sorted(PAGES), action="append")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    fresh = run(args.users, args.seconds, args.page or ["board", "home"])
+    fresh = measure(args.users, args.seconds, args.page or list(PAGES))
     if not args.no_write:
         write(fresh)
     return 0

@@ -154,7 +154,7 @@ def _demo_database() -> str:
 
 
 def _national_database() -> str:
-    """50,000 outlets (bench/national.py) plus an admin and one outlet manager."""
+    """50,000 outlets x 60 days (bench/national.py) plus an admin and one outlet manager."""
     import sqlalchemy as sa
     from sqlmodel import Session
 
@@ -164,8 +164,9 @@ def _national_database() -> str:
     from db.models import OrgLevel, OrgUnit, Role, User
 
     DATA_DIR.mkdir(exist_ok=True)
-    url = f"sqlite:///{DATA_DIR / 'board-full.db'}"
-    build(url, 50_000, 365, say=lambda m: print(m, flush=True))
+    # 60 days cover 近 30 天 and the 30 days before it (rank change); cached like bench_board's.
+    url = f"sqlite:///{DATA_DIR / 'pages-national.db'}"
+    build(url, 50_000, 60, say=lambda m: print(m, flush=True))
     with Session(get_engine(url)) as session:
         session.execute(sa.delete(User).where(User.username.in_(["admin", "manager"])))
         outlet = session.exec(

@@ -2,22 +2,15 @@
 
 import streamlit as st
 
-from core.metrics.dashboard import HomeOverview, home_overview
 from core.platform.clock import shanghai_today
-from core.platform.permissions import Action, Actor
-from ui import charts, nav, widgets
+from core.platform.permissions import Action
+from ui import charts, nav, page_data, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_DASHBOARD)
 
 
-@st.cache_data(ttl=120, show_spinner="正在汇总数据…")
-def load(actor: Actor, today: str) -> HomeOverview:
-    with widgets.db() as session:
-        return home_overview(session, actor=actor)
-
-
-overview = load(actor, shanghai_today().isoformat())
+overview = page_data.load_home(actor, shanghai_today())
 st.title(f"您好，{md(actor.display_name)}")
 st.caption(
     f"{md(overview.scope_label)} · 近 30 天（{overview.start} 至 {overview.end}），与前 30 天对比"

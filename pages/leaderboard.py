@@ -4,36 +4,22 @@ charts, a drill-down and an export of exactly what is shown."""
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.targets import board_campaigns
-from core.metrics.outlet_detail import OutletDetail, outlet_detail, rank_history
-from core.metrics.rankings import TOP_CHOICES, Board, BoardQuery, board_scopes, leaderboard
-from core.metrics.values import latest_date
+from core.metrics.outlet_detail import rank_history
+from core.metrics.rankings import (
+    TOP_CHOICES,
+    BoardQuery,
+)
 from core.platform.errors import DomainError
 from core.platform.formatting import change_text, format_metric, metric_number
-from core.platform.permissions import Action, Actor
-from ui import charts, data_period, widgets
+from core.platform.permissions import Action
+from ui import charts, data_period, page_data, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_METRICS)
 st.title("网点排行")
 
 
-@st.cache_data(ttl=60, show_spinner="正在计算排名…")
-def load_board(actor: Actor, query: BoardQuery) -> Board:
-    with widgets.db() as session:
-        return leaderboard(session, actor=actor, query=query)
-
-
-@st.cache_data(ttl=60, show_spinner="正在读取网点明细…")
-def load_detail(actor: Actor, outlet_id: int, query: BoardQuery) -> OutletDetail:
-    with widgets.db() as session:
-        return outlet_detail(session, actor=actor, outlet_id=outlet_id, query=query)
-
-
-with widgets.db() as session:
-    choices = board_scopes(session, actor=actor)
-    latest = latest_date(session)
-    campaigns = board_campaigns(session, actor=actor)
+choices, latest, campaigns = page_data.load_filters(actor)
 
 metric = widgets.metric_picker("board_metric")
 left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
@@ -71,7 +57,7 @@ query = BoardQuery(
     metric, period, city_id=city_id, county_id=county_id, top=top, campaign_id=campaign_id
 )
 try:
-    board = load_board(actor, query)
+    board = page_data.load_board(actor, query)
 except DomainError as exc:
     widgets.show_error(exc)
     st.stop()
@@ -85,7 +71,7 @@ st.caption(
 
 if board.mine is not None:
     mine = board.mine
-    detail = load_detail(actor, mine.outlet_id, query)
+    detail = page_data.load_detail(actor, mine.outlet_id, query)
     card = st.container(border=True)
     card.markdown(f"**本网点：{md(mine.name)}**")
     a, b, c, d = card.columns(4)
@@ -199,7 +185,7 @@ if detail_tab.open:
             "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
         )
         try:
-            detail = load_detail(actor, pick.outlet_id, query)
+            detail = page_data.load_detail(actor, pick.outlet_id, query)
             with widgets.db() as session:
                 ranks = rank_history(
                     session, actor=actor, outlet_id=pick.outlet_id, metric=board.metric.key

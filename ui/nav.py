@@ -139,7 +139,6 @@ _PHONE_JS = """
 
 
 def phone_support() -> None:
-    """Once per run, from Home.py: the phone behaviour above (CSS and a click handler)."""
-    st.html(charts.PHONE_CSS)
-    with st.sidebar:
-        st.html(_PHONE_JS, unsafe_allow_javascript=True)
+    """Once per run, from Home.py: the phone behaviour above (CSS and a click handler), as
+    one element (every element is a message and a wake-up of the server's event loop)."""
+    st.sidebar.html(charts.PHONE_CSS + _PHONE_JS, unsafe_allow_javascript=True)
