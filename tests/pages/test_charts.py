@@ -50,3 +50,10 @@ def test_every_figure_is_valid_plotly_and_legends_sit_above_the_plot() -> None:
         json.dumps(figure, default=str)
         legend = figure["layout"]["legend"]
         assert legend["yanchor"] == "bottom" and legend["y"] >= 1
+
+
+def test_the_distribution_sends_bins_not_every_outlet() -> None:
+    figure = charts.distribution(list(range(50_000)), 25_000, money=False)
+    bars = figure["data"][0]
+    assert len(bars["x"]) == 40 and sum(bars["y"]) == 50_000
+    assert figure["layout"]["shapes"][0]["x0"] == 25_000
