@@ -128,7 +128,7 @@ _PHONE_JS = """
   document.addEventListener("click", (event) => {
     if (window.innerWidth > 640 || !event.target.closest('[data-testid="stSidebarNav"] a')) return;
     setTimeout(() => {
-      const open = document.querySelector('[data-testid="stSidebar"][aria-expanded="true"]');
+      const open = document.querySelector('[data-testid="stSidebar"][data-collapsed="false"]');
       const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
       if (open && close) close.click();
     }, 0);
