@@ -194,7 +194,8 @@ def measure(counts: list[int], seconds: float, pages: list[str]) -> list[Result]
                 note = (
                     f"median {median:.3f} s, {runs / wall:.1f} runs/s, ~{cpu_ms:.0f} ms server CPU"
                     f" per run, {kb:.0f} KB per run, {tally.errors} errors, {seconds:.0f} s,"
-                    f" 1 s think time, one process"
+                    f" 1 s think time, one process, machine load average {os.getloadavg()[0]:.1f}"
+                    f" on {os.cpu_count()} CPUs"
                 )
                 print(f"  {page} {n:>3} users: p95 {high:.3f} s · {note}", flush=True)
                 results.append(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -128,6 +129,7 @@ def _results(prefix: str, role: str, times: dict[str, list[float]], goal, scale:
                 limit,
                 scale,
                 f"median {median:.3f} s over {len(values)} visits, Chromium, sidebar click to run end"
+                + f", machine load average {os.getloadavg()[0]:.1f}"
                 + ("" if high < limit else " · ABOVE GOAL"),
                 median=round(median, 3),
                 p95=round(high, 3),
