@@ -12,6 +12,7 @@ again), a dict a few ms. The empty template leaves the look to Streamlit's theme
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -73,12 +74,32 @@ def _figure(data: list[dict], *, height: int, legend: bool, y_unit: str = "") ->
             "xaxis": {"automargin": True},
             "yaxis": {
                 "tickformat": NUMBER_TICKS,
-                "nticks": 6,
                 "automargin": True,
                 **({"title": {"text": y_unit}} if y_unit else {}),
             },
         },
     }
+
+
+def nice_step(low: float, high: float, *, at_least: int = 4, whole: bool = False) -> float:
+    """A 1-2-5 tick step that gives at least `at_least` intervals over [low, high] (Plotly's
+    own choice leaves small charts with two ticks)."""
+    span = max(high - low, 1e-9)
+    magnitude = 10 ** math.floor(math.log10(span / at_least))
+    step = magnitude
+    for factor in (5, 2, 1):
+        if span / (factor * magnitude) >= at_least:
+            step = factor * magnitude
+            break
+    return max(step, 1) if whole else step
+
+
+def _y_ticks(figure: Figure, values: list[float], *, whole: bool = False) -> None:
+    if values:
+        low, high = min(0, *values), max(0, *values)
+        if whole:
+            low, high = min(values), max(values)
+        figure["layout"]["yaxis"].update(tick0=0, dtick=nice_step(low, high, whole=whole))
 
 
 def _dates(figure: Figure) -> Figure:
@@ -115,6 +136,9 @@ def lines(
         data.append(trace)
     figure = _dates(_figure(data, height=height, legend=len(series) > 1, y_unit=scale.unit))
     figure["layout"]["hovermode"] = "x unified"
+    _y_ticks(
+        figure, [y for trace in data for y in trace["y"]], whole=scale.factor == 1 and not money
+    )
     if bars:
         figure["layout"]["yaxis"]["rangemode"] = "tozero"
     return figure
@@ -158,6 +182,7 @@ def distribution(values: list[int], mine: int | None, *, money: bool) -> Figure:
     figure = _figure([bars], height=300, legend=False, y_unit="网点数")
     figure["layout"]["xaxis"].update(_axis_unit(scale.unit))
     figure["layout"]["bargap"] = 0
+    _y_ticks(figure, bars["y"], whole=True)
     if mine is not None:
         x = scale(mine)
         figure["layout"]["shapes"] = [
@@ -212,6 +237,7 @@ def rank_walk(ranks: list[tuple[date, int, int]]) -> tuple[Figure, Figure]:
         }
         figure = _dates(_figure([line], height=200, legend=False, y_unit="名"))
         figure["layout"]["yaxis"].update(autorange="reversed", tickformat="d")
+        _y_ticks(figure, values, whole=True)
         charts.append(figure)
     return charts[0], charts[1]
 
@@ -227,6 +253,7 @@ def city_bars(names: list[str], totals: list[int], mine: list[bool], *, money: b
     }
     figure = _figure([bar], height=340, legend=False, y_unit=scale.unit)
     figure["layout"]["yaxis"]["rangemode"] = "tozero"
+    _y_ticks(figure, bar["y"], whole=scale.factor == 1)
     return figure
 
 

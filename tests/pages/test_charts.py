@@ -57,3 +57,10 @@ def test_the_distribution_sends_bins_not_every_outlet() -> None:
     bars = figure["data"][0]
     assert len(bars["x"]) == 40 and sum(bars["y"]) == 50_000
     assert figure["layout"]["shapes"][0]["x0"] == 25_000
+
+
+def test_tick_steps_are_round_and_leave_at_least_four_intervals() -> None:
+    assert charts.nice_step(0, 1.95) == 0.2
+    assert charts.nice_step(0, 25_000) == 5_000
+    assert charts.nice_step(3, 6, whole=True) == 1  # ranks: whole steps
+    assert charts.nice_step(0, 100) == 20
