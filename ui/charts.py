@@ -95,10 +95,10 @@ def nice_step(low: float, high: float, *, at_least: int = 4, whole: bool = False
 
 
 def _y_ticks(figure: Figure, values: list[float], *, whole: bool = False) -> None:
-    if values:
-        low, high = min(0, *values), max(0, *values)
-        if whole:
-            low, high = min(values), max(values)
+    if not values:
+        return
+    low, high = (min(values), max(values)) if whole else (min(0, *values), max(0, *values))
+    if high > low:  # a flat series keeps Plotly's ticks (a tiny step would draw millions)
         figure["layout"]["yaxis"].update(tick0=0, dtick=nice_step(low, high, whole=whole))
 
 

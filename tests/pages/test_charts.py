@@ -64,3 +64,8 @@ def test_tick_steps_are_round_and_leave_at_least_four_intervals() -> None:
     assert charts.nice_step(0, 25_000) == 5_000
     assert charts.nice_step(3, 6, whole=True) == 1  # ranks: whole steps
     assert charts.nice_step(0, 100) == 20
+
+
+def test_a_flat_series_keeps_plotlys_own_ticks() -> None:
+    flat = charts.lines(DAYS, {"新增存款": [0] * 30}, money=True)
+    assert "dtick" not in flat["layout"]["yaxis"]
