@@ -23,5 +23,6 @@ if actor is not None:
             scope_label(session, actor, Action.VIEW_DASHBOARD),
             unread_count(session, actor=actor),
         )
+    nav.phone_support()
 with widgets.running_as(actor):
     page.run()

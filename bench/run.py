@@ -23,7 +23,8 @@ BENCHMARKS = {
     "posters": "bench.bench_posters",
     "events": "bench.bench_events",
     "flood": "bench.bench_flood",
-    "wecom": "bench.bench_wecom",
+    "pages": "bench.pages",  # Chromium through every page of every role
+    "load": "bench.load",  # many managers through Streamlit's websocket protocol
 }
 
 

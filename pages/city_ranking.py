@@ -1,15 +1,13 @@
 """市州排名: cities by total and by average per outlet, for one metric and period."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.metrics.cities import city_ranking
 from core.metrics.values import METRICS, latest_date
-from core.platform.formatting import change_text, format_metric, metric_number, round_half_up, yuan
+from core.platform.formatting import change_text, format_metric, metric_number, round_half_up
 from core.platform.permissions import Action
-from ui import widgets
-from ui.text import plot_text
+from ui import charts, data_period, widgets
 
 actor = widgets.require(Action.VIEW_CITY_RANKING)
 st.title("市州排名")
@@ -25,6 +23,7 @@ if period is None:
 if latest is None:
     widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各市州的排名。")
     st.stop()
+data_period.stop_if_no_data("city_period", period, latest)
 
 with widgets.db() as session:
     rows = city_ranking(session, actor=actor, metric=metric, period=period)
@@ -63,16 +62,13 @@ widgets.table_download(
     frame.assign(**numbers), f"市州排名_{spec.label}_{period.start}_{period.end}", key="city_dl"
 )
 
-figure = go.Figure()
-figure.add_bar(
-    x=[plot_text(r.name) for r in rows],
-    y=[yuan(r.total) if money else r.total for r in rows],
-    name="合计",
-    marker_color=["#E0A100" if r.city_id == actor.city_id else "#007A3D" for r in rows],
+charts.show(
+    charts.city_bars(
+        [r.name for r in rows],
+        [r.total for r in rows],
+        [r.city_id == actor.city_id for r in rows],
+        money=money,
+    ),
+    key="city_bar",
+    title=f"各市州{spec.label}合计",
 )
-figure.update_layout(
-    title=f"各市州{spec.label}合计{'（元）' if money else ''}",
-    height=360,
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-)
-st.plotly_chart(figure, key="city_bar")

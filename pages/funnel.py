@@ -73,7 +73,7 @@ if total.counts[EventType.LOSS]:
     st.caption(
         f"同期流失（客户删除员工或被删除，来自企业微信回调）：{total.counts[EventType.LOSS]:,} 人"
     )
-st.plotly_chart(charts.stage_funnel(total), key="funnel_chart")
+charts.show(charts.stage_funnel(total), key="funnel_chart")
 
 frame = pd.DataFrame(
     [
@@ -98,4 +98,4 @@ st.dataframe(
 widgets.table_download(frame, f"渠道转化_{group_by.label}_{start}_{end}", key="funnel_dl")
 
 if series:
-    st.plotly_chart(charts.stage_trend(series), key="funnel_trend")
+    charts.show(charts.stage_trend(series), key="funnel_trend", title="每日事件")

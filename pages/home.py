@@ -1,25 +1,16 @@
 """首页: the role's totals for the last 30 days, the trend, and what needs attention."""
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.metrics.dashboard import HomeOverview, home_overview
 from core.platform.clock import shanghai_today
-from core.platform.permissions import Action, Actor
-from ui import nav, widgets
+from core.platform.permissions import Action
+from ui import charts, nav, page_data, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_DASHBOARD)
 
 
-@st.cache_data(ttl=120, show_spinner="正在汇总数据…")
-def load(actor: Actor, today: str) -> HomeOverview:
-    with widgets.db() as session:
-        return home_overview(session, actor=actor)
-
-
-overview = load(actor, shanghai_today().isoformat())
+overview = page_data.load_home(actor, shanghai_today())
 st.title(f"您好，{md(actor.display_name)}")
 st.caption(
     f"{md(overview.scope_label)} · 近 30 天（{overview.start} 至 {overview.end}），与前 30 天对比"
@@ -55,43 +46,25 @@ st.subheader("每日趋势")
 if not overview.trend:
     widgets.empty_state("近 30 天没有上报数据。")
 else:
-    frame = pd.DataFrame(
-        {
-            "日期": [p.day for p in overview.trend],
-            "新增好友": [p.new_friends for p in overview.trend],
-            "转化客户": [p.conversions for p in overview.trend],
-            "新增存款(万元)": [p.deposits_fen / 1_000_000 for p in overview.trend],
-        }
+    days = [p.day for p in overview.trend]
+    # Two measures of different kinds: two small charts, never two y axes.
+    charts.show(
+        charts.lines(
+            days,
+            {
+                "新增好友": [p.new_friends for p in overview.trend],
+                "转化客户": [p.conversions for p in overview.trend],
+            },
+            unit="人",
+        ),
+        key="home_trend",
+        title="新增好友与转化客户",
     )
-    figure = go.Figure()
-    figure.add_bar(
-        x=frame["日期"],
-        y=frame["新增存款(万元)"],
-        name="新增存款(万元)",
-        marker_color="#B7DCC5",
-        yaxis="y2",
+    charts.show(
+        charts.lines(
+            days, {"新增存款": [p.deposits_fen for p in overview.trend]}, money=True, bars=True
+        ),
+        key="home_deposits",
+        title="新增存款",
     )
-    figure.add_scatter(
-        x=frame["日期"],
-        y=frame["新增好友"],
-        name="新增好友",
-        mode="lines+markers",
-        line_color="#007A3D",
-    )
-    figure.add_scatter(
-        x=frame["日期"],
-        y=frame["转化客户"],
-        name="转化客户",
-        mode="lines+markers",
-        line_color="#E0A100",
-    )
-    figure.update_layout(
-        height=360,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"orientation": "h", "y": 1.12},
-        yaxis={"title": "人数"},
-        yaxis2={"title": "万元", "overlaying": "y", "side": "right", "showgrid": False},
-        hovermode="x unified",
-    )
-    st.plotly_chart(figure, key="home_trend")
     st.caption("逢 8（每月 8、18、28 日）为会员权益日，通常出现明显高峰。")

@@ -4,36 +4,22 @@ charts, a drill-down and an export of exactly what is shown."""
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.targets import board_campaigns
-from core.metrics.outlet_detail import OutletDetail, outlet_detail, rank_history
-from core.metrics.rankings import TOP_CHOICES, Board, BoardQuery, board_scopes, leaderboard
-from core.metrics.values import latest_date
+from core.metrics.outlet_detail import rank_history
+from core.metrics.rankings import (
+    TOP_CHOICES,
+    BoardQuery,
+)
 from core.platform.errors import DomainError
 from core.platform.formatting import change_text, format_metric, metric_number
-from core.platform.permissions import Action, Actor
-from ui import charts, widgets
+from core.platform.permissions import Action
+from ui import charts, data_period, page_data, widgets
 from ui.text import md
 
 actor = widgets.require(Action.VIEW_METRICS)
 st.title("网点排行")
 
 
-@st.cache_data(ttl=60, show_spinner="正在计算排名…")
-def load_board(actor: Actor, query: BoardQuery) -> Board:
-    with widgets.db() as session:
-        return leaderboard(session, actor=actor, query=query)
-
-
-@st.cache_data(ttl=60, show_spinner="正在读取网点明细…")
-def load_detail(actor: Actor, outlet_id: int, query: BoardQuery) -> OutletDetail:
-    with widgets.db() as session:
-        return outlet_detail(session, actor=actor, outlet_id=outlet_id, query=query)
-
-
-with widgets.db() as session:
-    choices = board_scopes(session, actor=actor)
-    latest = latest_date(session)
-    campaigns = board_campaigns(session, actor=actor)
+choices, latest, campaigns = page_data.load_filters(actor)
 
 metric = widgets.metric_picker("board_metric")
 left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
@@ -65,12 +51,13 @@ if period is None:
 if latest is None:
     widgets.empty_state("还没有指标数据。导入网点日报后，这里会显示各网点的排名。")
     st.stop()
+data_period.stop_if_no_data("board_period", period, latest)
 
 query = BoardQuery(
     metric, period, city_id=city_id, county_id=county_id, top=top, campaign_id=campaign_id
 )
 try:
-    board = load_board(actor, query)
+    board = page_data.load_board(actor, query)
 except DomainError as exc:
     widgets.show_error(exc)
     st.stop()
@@ -84,7 +71,7 @@ st.caption(
 
 if board.mine is not None:
     mine = board.mine
-    detail = load_detail(actor, mine.outlet_id, query)
+    detail = page_data.load_detail(actor, mine.outlet_id, query)
     card = st.container(border=True)
     card.markdown(f"**本网点：{md(mine.name)}**")
     a, b, c, d = card.columns(4)
@@ -109,18 +96,15 @@ if board.mine is not None:
 value_header = f"{board.metric.label}{'(元)' if money else ''}"
 has_targets = any(row.target for row in board.rows)
 rows = list(board.rows)
-if board.mine is not None and board.mine.position > len(rows):
-    rows.append(board.mine)  # pinned: the user's own outlet even when outside the top N
+if board.mine is not None:
+    rows.insert(0, board.mine)  # pinned above the ranking: the user's own row, no scrolling
 frame = pd.DataFrame(
     [
         {
             "名次": row.rank,
-            "变化": change_text(row.change, had_previous=had_previous),
             "网点": row.name + ("（本网点）" if row.is_mine else ""),
-            "网点编码": row.code,
-            "区县": row.county,
-            "市州": row.city,
             value_header: format_metric(row.value, is_money=money, compact=False),
+            "变化": change_text(row.change, had_previous=had_previous),
             **(
                 {
                     "目标": format_metric(row.target, is_money=money, compact=False)
@@ -131,89 +115,111 @@ frame = pd.DataFrame(
                 if has_targets
                 else {}
             ),
+            "区县": row.county,
+            "市州": row.city,
+            "网点编码": row.code,
         }
         for row in rows
     ]
 )
 
-ranking_tab, chart_tab, detail_tab = st.tabs(["排行榜", "图表", "网点详情"])
-with ranking_tab:
-    styled = frame.style.apply(
-        lambda r: ["background-color: #FFF4CC" if "（本网点）" in r["网点"] else "" for _ in r],
-        axis=1,
-    )
-    st.dataframe(
-        styled,
-        placeholder="—",
-        hide_index=True,
-        key="board_table",
-        height=min(38 * (len(frame) + 1), 720),
-        column_config={
-            "完成率": st.column_config.ProgressColumn(
-                "目标完成率", min_value=0, max_value=100, format="%.0f%%"
-            )
-        },
-    )
-    if campaign_id and not has_targets:
-        st.caption("该活动没有这个指标的目标（目标只设在新增好友、转化客户和新增存款上）。")
-    numbers = {value_header: [metric_number(r.value, is_money=money) for r in rows]}
-    if has_targets:
-        numbers["目标"] = [
-            metric_number(r.target, is_money=money) if r.target else None for r in rows
-        ]
-    widgets.table_download(
-        frame.assign(**numbers),  # the same table, with its amounts as numbers
-        f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",
-        key="board_dl",
-    )
+# Only the open tab is built: hidden charts and tables cost server time on every run.
+ranking_tab, chart_tab, detail_tab = st.tabs(
+    ["排行榜", "图表", "网点详情"], key="board_tab", on_change="rerun"
+)
+if ranking_tab.open:
+    with ranking_tab:
+        if board.mine is not None:
+            st.caption("第一行是本网点，其后为排行榜。")
+        st.dataframe(
+            frame,
+            placeholder="—",
+            hide_index=True,
+            key="board_table",
+            height=min(35 * (len(frame) + 1) + 3, 720),
+            column_config={
+                "名次": st.column_config.NumberColumn(width=48, pinned=True),
+                "网点": st.column_config.TextColumn(width="medium"),
+                "完成率": st.column_config.ProgressColumn(
+                    "目标完成率", min_value=0, max_value=100, format="%.0f%%"
+                ),
+            },
+        )
+        if campaign_id and not has_targets:
+            st.caption("该活动没有这个指标的目标（目标只设在新增好友、转化客户和新增存款上）。")
+        numbers = {value_header: [metric_number(r.value, is_money=money) for r in rows]}
+        if has_targets:
+            numbers["目标"] = [
+                metric_number(r.target, is_money=money) if r.target else None for r in rows
+            ]
+        widgets.table_download(
+            frame.assign(**numbers),  # the same table, with its amounts as numbers
+            f"网点排行_{board.metric.label}_{board.period.start}_{board.period.end}",
+            key="board_dl",
+        )
 
-with chart_tab:
-    st.plotly_chart(charts.top_bar(board.rows[:20], money=money), key="board_bar")
-    mine_value = board.mine.value if board.mine else None
-    st.plotly_chart(charts.distribution(board.values, mine_value, money=money), key="board_hist")
+if chart_tab.open:
+    with chart_tab:
+        top_rows = board.rows[:20]
+        charts.show(
+            charts.top_bar(top_rows, money=money), key="board_bar", title=f"前 {len(top_rows)} 名"
+        )
+        mine_value = board.mine.value if board.mine else None
+        charts.show(
+            charts.distribution(board.values, mine_value, money=money),
+            key="board_hist",
+            title="全部网点分布",
+        )
 
-with detail_tab:
-    candidates = [r for r in rows if r.drillable]
-    if not candidates:
-        widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
-        st.stop()
-    pick = st.selectbox(
-        "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
-    )
-    try:
-        detail = load_detail(actor, pick.outlet_id, query)
-        with widgets.db() as session:
-            ranks = rank_history(
-                session, actor=actor, outlet_id=pick.outlet_id, metric=board.metric.key
-            )
-    except DomainError as exc:
-        widgets.show_error(exc)
-        st.stop()
-    st.plotly_chart(
-        charts.daily(detail.daily, f"{pick.name} · 每日{board.metric.label}", money=money),
-        key="board_trend",
-    )
-    gap = (
-        "已是第一"
-        if detail.gap_to_next is None
-        else f"距「{md(detail.next_name)}」差 {board.metric.format(detail.gap_to_next)}"
-    )
-    st.markdown(
-        f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"
-    )
-    if len(ranks) > 1:
-        st.plotly_chart(charts.rank_walk(ranks), key="board_rank_walk")
-    moves = pd.DataFrame(
-        [
-            {
-                "指标": m.label,
-                "本期": format_metric(m.value, is_money=m.is_money),
-                "上期": format_metric(m.previous_value, is_money=m.is_money),
-                "名次": m.rank,
-                "名次变化": change_text(m.change, had_previous=had_previous),
-            }
-            for m in detail.moves
-        ]
-    )
-    st.caption("各项指标的名次变化（变化最大的在前）")
-    st.dataframe(moves, placeholder="—", hide_index=True, key="board_moves")
+if detail_tab.open:
+    with detail_tab:
+        candidates = [r for r in board.rows if r.drillable]
+        if board.mine is not None and board.mine.drillable:
+            candidates = [board.mine] + [r for r in candidates if not r.is_mine]
+        if not candidates:
+            widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
+            st.stop()
+        pick = st.selectbox(
+            "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
+        )
+        try:
+            detail = page_data.load_detail(actor, pick.outlet_id, query)
+            with widgets.db() as session:
+                ranks = rank_history(
+                    session, actor=actor, outlet_id=pick.outlet_id, metric=board.metric.key
+                )
+        except DomainError as exc:
+            widgets.show_error(exc)
+            st.stop()
+        charts.show(
+            charts.daily(detail.daily, board.metric.label, money=money),
+            key="board_trend",
+            title=f"{pick.name} · 每日{board.metric.label}",
+        )
+        gap = (
+            "已是第一"
+            if detail.gap_to_next is None
+            else f"距「{md(detail.next_name)}」差 {board.metric.format(detail.gap_to_next)}"
+        )
+        st.markdown(
+            f"本范围第 **{detail.row.rank}** 名（共 {detail.outlet_count}），{gap}；全省第 {detail.province_rank} 名。"
+        )
+        if len(ranks) > 1:
+            city_walk, province_walk = charts.rank_walk(ranks)
+            st.caption("名次走势（每日快照，近 30 天滚动；第 1 名在最上方）")
+            charts.show(city_walk, key="board_rank_walk", title="市内名次")
+            charts.show(province_walk, key="board_rank_walk_province", title="全省名次")
+        moves = pd.DataFrame(
+            [
+                {
+                    "指标": m.label,
+                    "本期": format_metric(m.value, is_money=m.is_money),
+                    "上期": format_metric(m.previous_value, is_money=m.is_money),
+                    "名次": m.rank,
+                    "名次变化": change_text(m.change, had_previous=had_previous),
+                }
+                for m in detail.moves
+            ]
+        )
+        st.caption("各项指标的名次变化（变化最大的在前）")
+        st.dataframe(moves, placeholder="—", hide_index=True, key="board_moves")

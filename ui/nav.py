@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.platform.permissions import ACTIONS, Action, Actor, allowed
-from ui import widgets
+from ui import charts, widgets
 from ui.text import md
 
 
@@ -174,3 +174,29 @@ def _navigation_for(actor: Actor | None) -> dict[str, list[st.Page]] | list[st.P
             )
             sections.setdefault(spec.section, []).append(hidden)
     return {name: pages for name, pages in sections.items()}
+
+
+# Phones: the sidebar covers the whole page, so close it once a page is chosen (Streamlit
+# leaves it open), and hide chart toolbars, which cover titles and legends at that width.
+_PHONE_JS = """
+<script>
+(() => {
+  if (window.rdsPhoneNav) return;
+  window.rdsPhoneNav = true;
+  document.addEventListener("click", (event) => {
+    if (window.innerWidth > 640 || !event.target.closest('[data-testid="stSidebarNav"] a')) return;
+    setTimeout(() => {
+      const open = document.querySelector('[data-testid="stSidebar"][data-collapsed="false"]');
+      const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+      if (open && close) close.click();
+    }, 0);
+  }, true);
+})();
+</script>
+"""
+
+
+def phone_support() -> None:
+    """Once per run, from Home.py: the phone behaviour above (CSS and a click handler), as
+    one element (every element is a message and a wake-up of the server's event loop)."""
+    st.sidebar.html(charts.PHONE_CSS + _PHONE_JS, unsafe_allow_javascript=True)

@@ -266,19 +266,21 @@ def table_download(
 ) -> None:
     """Download buttons for exactly the table shown, through the one export encoder (CSV
     opens in Excel thanks to the BOM; text that a spreadsheet would run is neutralised)."""
-    header, rows = export.frame_table(frame)
     columns = st.columns(len(formats) + 3)
     for column, fmt in zip(columns, formats, strict=False):
-        data, mime = export.encode(header, rows, fmt)
         column.download_button(
             f"下载 {fmt.upper()}",
-            data,
+            _encoder(frame, fmt),  # encoded on click, not on every run
             file_name=f"{file_stem}.{fmt}",
-            mime=mime,
+            mime=export.CSV_MIME if fmt == "csv" else export.XLSX_MIME,
             key=f"{key}_{fmt}",
             on_click="ignore",
             icon=":material/download:",
         )
+
+
+def _encoder(frame: pd.DataFrame, fmt: str) -> Callable[[], bytes]:
+    return lambda: export.encode(*export.frame_table(frame), fmt)[0]
 
 
 def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | None:

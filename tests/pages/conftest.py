@@ -73,4 +73,16 @@ def downloads(monkeypatch) -> dict[str, bytes]:
         return real(self, path_or_data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+
+    # Tables are encoded only when the button is clicked (a deferred download): click it.
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    real_deferred = MediaFileManager.add_deferred
+
+    def click(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        if file_name:
+            files[file_name] = data_callable()
+        return real_deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", click)
     return files
