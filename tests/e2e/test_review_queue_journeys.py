@@ -17,7 +17,10 @@ def queue_size(page: Page) -> int:
 
 def pick_row(page: Page, position: int) -> None:
     """Click the selection cell at the left of row `position` (0-based) of the first table."""
-    grid = page.locator('[data-testid="stDataFrame"]').first
+    # ":visible": while a rerun settles, the previous page's (stale, hidden) grids may still be
+    # in the document ahead of the queue's.
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
+    expect(grid).to_be_visible()
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + ROW_HEIGHT * (position + 1) + ROW_HEIGHT / 2)
