@@ -29,7 +29,7 @@ def pick_row(page: Page, position: int) -> None:
 
 def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: Page) -> None:
     login(page, server, "reviewer1")
-    page.get_by_role("link", name="方案审核").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="方案审核").click()
     expect(page.get_by_role("heading", name="方案审核")).to_be_visible()
     settle(page)
     size = queue_size(page)
