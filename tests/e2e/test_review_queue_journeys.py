@@ -17,7 +17,10 @@ def queue_size(page: Page) -> int:
 
 def pick_row(page: Page, position: int) -> None:
     """Click the selection cell at the left of row `position` (0-based) of the first table."""
-    grid = page.locator('[data-testid="stDataFrame"]').first
+    # ":visible": while a rerun settles, the previous page's (stale, hidden) grids may still be
+    # in the document ahead of the queue's.
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
+    expect(grid).to_be_visible()
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + ROW_HEIGHT * (position + 1) + ROW_HEIGHT / 2)
@@ -26,7 +29,7 @@ def pick_row(page: Page, position: int) -> None:
 
 def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: Page) -> None:
     login(page, server, "reviewer1")
-    page.get_by_role("link", name="方案审核").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="方案审核").click()
     expect(page.get_by_role("heading", name="方案审核")).to_be_visible()
     settle(page)
     size = queue_size(page)
