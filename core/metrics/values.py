@@ -37,6 +37,14 @@ class MetricSpec:
     daily_column: str
     snapshot_field: str
     is_money: bool = False
+    # Registry fields (core/metrics/registry.py): a non-builtin metric keeps its values in
+    # the long tables and the series snapshots, keyed by `key`.
+    builtin: bool = True
+    unit: str = ""
+    at_outlet: bool = True
+    at_staff: bool = False
+    sort_order: int = 0
+    active: bool = True
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -68,7 +76,8 @@ def period_values(
 ) -> dict[str, np.ndarray]:
     """Per outlet (indexed by outlet id): each metric over [start, end], by the rules above."""
     keys = keys or list(METRICS)
-    specs = [METRICS[k] for k in keys]
+    extras = [k for k in keys if k not in METRICS]
+    specs = [METRICS[k] for k in keys if k in METRICS]
     at_end = snapshots.state_at(session, end, directory.size, {s.snapshot_field for s in specs})
     flows = [s.snapshot_field for s in specs if s.kind is MetricKind.FLOW]
     before = (
@@ -85,7 +94,22 @@ def period_values(
             else current
         )
     values["reported"] = at_end.arrays["reported"]
+    if extras:
+        values.update(_registry_values(session, directory, start, end, extras))
     return values
+
+
+def _registry_values(
+    session: Session, directory: OutletDirectory, start: date, end: date, keys: list[str]
+) -> dict[str, np.ndarray]:
+    """Non-builtin registry metrics: their own snapshots, indexed by outlet id like the rest."""
+    from core.metrics import registry, series
+
+    found = registry.all_specs(session)
+    return {
+        key: series.period(session, "outlet", key, found[key].kind, start, end, directory.size)[0]
+        for key in keys
+    }
 
 
 @dataclass(frozen=True)

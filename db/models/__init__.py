@@ -39,6 +39,14 @@ from db.models.org import (
     Staff,
     StaffRole,
 )
+from db.models.registry import (
+    MetricDef,
+    OutletMetricValue,
+    SeriesSnapshot,
+    StaffMetricValue,
+    StaffStint,
+    StaffTarget,
+)
 
 __all__ = [
     "CAMPAIGN_KIND_LABELS",
@@ -66,10 +74,12 @@ __all__ = [
     "JobRun",
     "Merchant",
     "MerchantOutlet",
+    "MetricDef",
     "MetricSnapshot",
     "Notification",
     "OrgLevel",
     "OrgUnit",
+    "OutletMetricValue",
     "PlanEvent",
     "PlanState",
     "PlanVersion",
@@ -77,8 +87,12 @@ __all__ = [
     "ReviewStage",
     "ReviewStageMember",
     "Role",
+    "SeriesSnapshot",
     "Staff",
     "StaffHandover",
+    "StaffMetricValue",
     "StaffRole",
+    "StaffStint",
+    "StaffTarget",
     "User",
 ]
