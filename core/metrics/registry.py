@@ -18,7 +18,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.metrics.values import METRICS, MetricKind, MetricSpec
+from core.metrics.kinds import METRICS, MetricKind, MetricSpec
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.clock import utcnow
@@ -68,9 +68,9 @@ def all_specs(session: Session) -> dict[str, MetricSpec]:
         if cached is not None and cached[0] == version:
             return cached[1]
     rows = session.execute(sa.select(MetricDef)).scalars().all()
-    specs = {s.key: s for s in sorted(map(_spec, rows), key=lambda s: (s.sort_order, s.key))}
-    if not specs:  # a database migrated before the registry existed cannot happen; be safe
-        specs = dict(METRICS)
+    # The builtin six always exist (their rows only carry names, units, levels and order).
+    found = {**METRICS, **{row.key: _spec(row) for row in rows}}
+    specs = dict(sorted(found.items(), key=lambda item: (item[1].sort_order, item[0])))
     with _lock:
         _cache[key] = (version, specs)
     return specs
@@ -135,6 +135,10 @@ def save_metric(session: Session, *, actor: Actor, form: MetricForm) -> MetricSp
     ensure_allowed(actor, Action.MANAGE_METRIC_REGISTRY)
     with write_transaction(session):
         row = session.get(MetricDef, form.key)
+        if row is None and form.key in METRICS:  # a builtin whose row is missing: restore it
+            six = METRICS[form.key]
+            row = MetricDef(key=six.key, name=six.label, kind=six.kind.value, builtin=True)
+            row.is_money, row.unit, row.at_staff = six.is_money, six.unit, six.at_staff
         before = row.model_dump(exclude={"updated_at"}) if row is not None else None
         problems = _problems(form, row)
         if problems:

@@ -9,8 +9,8 @@ from functools import partial
 
 from sqlmodel import Session
 
+from core.metrics.kinds import MetricSpec
 from core.metrics.registry import Level, specs
-from core.metrics.values import MetricSpec
 from core.platform.cells import CellError, parse_amount_fen, parse_count
 from core.platform.tabular import Column, Row, RowProblem
 

@@ -21,7 +21,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.metrics.values import MetricKind
+from core.metrics.kinds import MetricKind
 from db.models import OutletMetricValue, SeriesSnapshot, StaffMetricValue
 
 SNAPSHOT = SeriesSnapshot.__table__
@@ -222,3 +222,9 @@ def write_dense(
     `last` have shape (len(dates), size)."""
     for j, day in enumerate(dates):
         _save(session, level, key, State(day, cum[j], last[j]), exists=False)
+
+
+def first_date(session: Session, level: str, key: str) -> date | None:
+    return session.execute(
+        sa.select(sa.func.min(SNAPSHOT.c.date)).where(_where(level, key))
+    ).scalar_one()

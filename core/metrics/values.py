@@ -11,60 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 
 import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.metrics import snapshots
+from core.metrics.kinds import METRICS, MetricKind, MetricSpec
 from core.platform.directory import OutletDirectory
 from db.models import DailyMetric
 
+__all__ = ["METRICS", "MetricKind", "MetricSpec", "daily_series", "period_values", "totals"]
+
 latest_date = snapshots.latest_date
-
-
-class MetricKind(StrEnum):
-    FLOW = "flow"  # summed over the period
-    STOCK = "stock"  # last known value at the period end
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    key: str
-    label: str
-    kind: MetricKind
-    daily_column: str
-    snapshot_field: str
-    is_money: bool = False
-    # Registry fields (core/metrics/registry.py): a non-builtin metric keeps its values in
-    # the long tables and the series snapshots, keyed by `key`.
-    builtin: bool = True
-    unit: str = ""
-    at_outlet: bool = True
-    at_staff: bool = False
-    sort_order: int = 0
-    active: bool = True
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.key: spec
-    for spec in (
-        MetricSpec("new_friends", "新增好友", MetricKind.FLOW, "new_friends", "cum_new_friends"),
-        MetricSpec("total_friends", "好友总数", MetricKind.STOCK, "total_friends", "total_friends"),
-        MetricSpec("groups", "客户群数", MetricKind.STOCK, "groups", "groups"),
-        MetricSpec("group_members", "群成员数", MetricKind.STOCK, "group_members", "group_members"),
-        MetricSpec("conversions", "转化客户", MetricKind.FLOW, "conversions", "cum_conversions"),
-        MetricSpec(
-            "deposits",
-            "新增存款",
-            MetricKind.FLOW,
-            "deposits_fen",
-            "cum_deposits_fen",
-            is_money=True,
-        ),
-    )
-}
 
 
 def period_values(

@@ -94,7 +94,7 @@ class StaffTarget(SQLModel, table=True):
 
     staff_id: int = Field(foreign_key="staff.id", primary_key=True)
     metric_key: str = Field(primary_key=True, max_length=40)
-    start: dt.date = Field(primary_key=True)
-    end: dt.date
+    period_start: dt.date = Field(primary_key=True)
+    period_end: dt.date
     target: int = Field(sa_type=sa.BigInteger)
     imported_at: dt.datetime = Field(default_factory=utcnow)

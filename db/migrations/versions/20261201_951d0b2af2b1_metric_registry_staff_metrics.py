@@ -86,12 +86,12 @@ def upgrade() -> None:
     op.create_table('staff_target',
     sa.Column('staff_id', sa.Integer(), nullable=False),
     sa.Column('metric_key', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('start', sa.Date(), nullable=False),
-    sa.Column('end', sa.Date(), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
     sa.Column('target', sa.BigInteger(), nullable=False),
     sa.Column('imported_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ),
-    sa.PrimaryKeyConstraint('staff_id', 'metric_key', 'start')
+    sa.PrimaryKeyConstraint('staff_id', 'metric_key', 'period_start')
     )
     # The six metrics of the outlet daily report, unchanged keys; their values stay in
     # daily_metric / metric_snapshot (builtin).
