@@ -301,3 +301,63 @@ def test_targets_completion_and_behind_flag(session: Session, world) -> None:
     # data until day 0: 1 of 10 days elapsed = 10%; a is at 50%, b at 5%
     assert rows["a"].completion == 0.5 and not rows["a"].behind
     assert rows["b"].behind and [r.name for r in b.behind] == ["b"]
+
+
+def test_cli_import_and_staff_board_agree_with_the_engine(
+    session: Session, world, tmp_path
+) -> None:
+    from decimal import Decimal
+
+    from core.platform.permissions import Actor
+    from tests.core.test_cli import run_cli
+
+    tree, _, _ = world
+    save_metric(
+        session,
+        actor=world[1][Role.ADMIN],
+        form=MetricForm("value_deposits", "价值存款", "元", MetricKind.FLOW, True, True, True),
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(staff_csv("日期,员工编码,价值存款", [(day(0), "nobody", "1")]))
+    refused = run_cli("import-staff-metrics", str(bad))
+    assert refused.returncode == 1 and "第 2 行" in refused.stderr
+    good = tmp_path / "good.csv"
+    rows = [
+        (day(0), code("O111", "a"), "12.50"),
+        (day(0), code("O111", "b"), "12.50"),
+        (day(1), code("O111", "c"), "-3"),
+        (day(1), code("O211", "e"), "99.99"),
+    ]
+    good.write_bytes(staff_csv("日期,员工编码,价值存款", rows))
+    assert run_cli("import-staff-metrics", str(good), "--dry-run").returncode == 0
+    assert run_cli("import-staff-metrics", str(good)).returncode == 0, "import"
+    args = ["leaderboard", "--level", "staff", "--metric", "value_deposits"]
+    args += ["--start", str(day(0)), "--end", str(day(1)), "--city", "C1", "--format", "csv"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "rank,staff_code,staff_name,outlet_code,value"
+    session.rollback()
+    engine = board(
+        session, Actor.system(), "value_deposits", day(0), day(1), city_id=tree.cities["C1"].id
+    )
+    assert [line.split(",") for line in lines[1:]] == [
+        [str(r.rank), r.code, r.name, r.outlet_code, f"{Decimal(r.value) / 100:.2f}"]
+        for r in engine.rows
+    ]
+    assert lines[1:3] == ["1,wx_O111_a,a,O111,12.50", "1,wx_O111_b,b,O111,12.50"]
+    assert lines[3:] == ["3,wx_O112_d,d,O112,0.00", "4,wx_O111_c,c,O111,-3.00"]
+    mine = run_cli(*args[:-2], "--outlet", "O111", "--top", "1", "--format", "csv")
+    assert mine.stdout.strip().splitlines()[1:] == ["1,wx_O111_a,a,O111,12.50"]
+    unknown = run_cli(
+        "leaderboard",
+        "--level",
+        "staff",
+        "--metric",
+        "nope",
+        "--start",
+        str(day(0)),
+        "--end",
+        str(day(1)),
+    )
+    assert unknown.returncode == 1 and "未知或已停用的指标" in unknown.stderr
