@@ -399,3 +399,72 @@ def staff_detail(
         daily=daily,
         code_friends=_code_friends(session, [staff.id], period).get(staff.id, 0),
     )
+
+
+# --- what a user may choose, and the scope's figures ------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffScopes:
+    """The staff board scopes offered to a user."""
+
+    province: bool
+    cities: list[tuple[int, str]]
+    counties: dict[int, list[tuple[int, str]]]  # city id → counties
+    outlets: dict[int, list[tuple[int, str]]]  # county id → outlets
+    own_outlet: int | None  # an outlet manager's only scope
+
+
+def staff_scopes(session: Session, *, actor: Actor) -> StaffScopes:
+    from core.platform.permissions import Scope, scope_of
+
+    ensure_allowed(actor, Action.VIEW_STAFF_METRICS)
+    scope = scope_of(actor, Action.VIEW_STAFF_METRICS)
+    od = outlet_directory(session)
+    mask = od.mask_for(actor, Action.VIEW_STAFF_METRICS)
+    cities = sorted({int(c) for c in od.city_ids[mask]})
+    counties: dict[int, list[tuple[int, str]]] = {}
+    outlets: dict[int, list[tuple[int, str]]] = {}
+    for at in np.flatnonzero(mask):
+        county, city = int(od.county_ids[at]), int(od.city_ids[at])
+        if (county, od.unit_names.get(county, "")) not in counties.get(city, []):
+            counties.setdefault(city, []).append((county, od.unit_names.get(county, "")))
+        outlets.setdefault(county, []).append((int(od.ids[at]), od.names[at]))
+    return StaffScopes(
+        province=scope is Scope.PROVINCE,
+        cities=[(c, od.unit_names.get(c, "")) for c in cities],
+        counties=counties,
+        outlets=outlets,
+        own_outlet=actor.outlet_id if scope is Scope.OUTLET else None,
+    )
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    value: int
+    is_money: bool
+
+
+def scope_figures(
+    session: Session, *, actor: Actor, query: StaffBoardQuery, keys: list[str] | None = None
+) -> list[Figure]:
+    """The scope's outlet-level totals of the registry metrics beyond the builtin six (the
+    conversion breakdown: 快捷支付绑卡, 手机银行开户, Ⅱ类户, 价值存款 …) over the period."""
+    from core.metrics.registry import specs
+    from core.metrics.values import period_values
+
+    unit = _scope_unit(session, query)
+    ensure_allowed(actor, Action.VIEW_STAFF_METRICS, unit)
+    found = {k: s for k, s in specs(session, Level.OUTLET).items() if not s.builtin}
+    wanted = [k for k in (keys or list(found)) if k in found]
+    if not wanted:
+        return []
+    od = outlet_directory(session)
+    inside = _outlets_in(od, unit)
+    values = period_values(session, od, query.period.start, query.period.end, wanted)
+    return [
+        Figure(k, found[k].label, int(values[k][inside[: len(values[k])]].sum()), found[k].is_money)
+        for k in wanted
+    ]
