@@ -52,7 +52,7 @@ city_id = county_id = outlet_id = None
 if scopes.own_outlet is not None:
     outlet_id = scopes.own_outlet
     names = {o: n for outlets in scopes.outlets.values() for o, n in outlets}
-    outlet_col.selectbox("网点", [outlet_id], format_func=lambda o: names.get(o, ""), disabled=True)
+    outlet_col.markdown(f"**网点**  \n{md(names.get(outlet_id, ''))}")
 else:
     city_names = dict(scopes.cities)
     city_options = ([None] if scopes.province else []) + list(city_names)

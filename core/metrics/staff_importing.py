@@ -29,7 +29,7 @@ from core.metrics.registry_columns import (
 )
 from core.platform import audit
 from core.platform.audit import AuditAction
-from core.platform.cells import CellError, DateWindow, parse_code, parse_date
+from core.platform.cells import CellError, DateWindow, parse_code, parse_date, parse_text
 from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
 from core.platform.tabular import Column, FileReport, Row, RowProblem, read_table
 from db.bulk import bulk_upsert
@@ -43,6 +43,13 @@ KEY_COLUMNS = (
     ),
     Column("outlet_code", "网点编码", required=False),
 )
+
+
+def parse_staff_code(value: object) -> str:
+    """A staff code is the WeCom userid (up to 64 characters, as WeCom allows)."""
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    return parse_text(value, max_len=64, what="员工编码")
 
 
 @dataclass
@@ -146,9 +153,7 @@ class _Validator:
 
     def check(self, row: Row, problems: list[RowProblem]) -> _Record | None:
         day = self._cell(row, "date", "日期", self.parse_date, problems)
-        code = self._cell(
-            row, "staff_code", "员工编码", partial(parse_code, what="员工编码"), problems
-        )
+        code = self._cell(row, "staff_code", "员工编码", parse_staff_code, problems)
         staff = self.staff.get(code) if code else None
         if code and staff is None:
             problems.append(RowProblem(row.line, "员工编码", code, "员工编码不存在"))

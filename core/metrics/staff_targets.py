@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.metrics.registry import Level, specs
+from core.metrics.staff_importing import parse_staff_code
 from core.platform import audit
 from core.platform.audit import AuditAction
-from core.platform.cells import CellError, DateWindow, parse_amount_fen, parse_code, parse_count
+from core.platform.cells import CellError, DateWindow, parse_amount_fen, parse_count
 from core.platform.cells import parse_date as _parse_date
 from core.platform.clock import utcnow
 from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
@@ -159,7 +160,7 @@ class _Checker:
                 problems.append(RowProblem(line, label, str(cells.get(key) or "")[:40], str(exc)))
                 return None
 
-        code = cell("staff_code", "员工编码", partial(parse_code, what="员工编码"))
+        code = cell("staff_code", "员工编码", parse_staff_code)
         staff = self.staff.get(code) if code else None
         if code and (staff is None or (self.city is not None and staff[1] != self.city)):
             problems.append(
