@@ -187,3 +187,57 @@ class _Checker:
             )
             return None
         return (staff[0], key, start, end, target)
+
+
+@dataclass(frozen=True)
+class Behind:
+    staff_name: str
+    metric_label: str
+    completion: Fraction  # share of the target reached
+    expected: Fraction  # share of the target period elapsed
+
+
+def furthest_behind(session: Session, outlet_id: int, day: date, limit: int = 3) -> list[Behind]:
+    """The outlet's active staff furthest behind their targets running on `day` (completion
+    against the time elapsed, data up to the latest staff day), worst first. For the daily
+    rights-day reminder to the outlet's manager; no actor: a scheduled job's read."""
+    from core.metrics import series
+    from core.metrics.registry import all_specs
+    from core.metrics.staff_directory import staff_directory
+
+    rows = session.execute(
+        sa.select(
+            StaffTarget.staff_id,
+            StaffTarget.metric_key,
+            StaffTarget.period_start,
+            StaffTarget.period_end,
+            StaffTarget.target,
+            Staff.name,
+        )
+        .join(Staff, Staff.id == StaffTarget.staff_id)
+        .where(
+            Staff.outlet_id == outlet_id,
+            Staff.active,
+            StaffTarget.period_start <= day,
+            StaffTarget.period_end >= day,
+            StaffTarget.target > 0,
+        )
+    ).all()
+    if not rows:
+        return []
+    metrics, sd = all_specs(session), staff_directory(session)
+    found = []
+    for staff_id, key, start, end, target, name in rows:
+        spec = metrics.get(key)
+        until = min(day, series.latest_date(session, "staff", key) or start)
+        if spec is None or until < start:
+            continue
+        values, _ = series.period(session, "staff", key, spec.kind, start, until, sd.stint_size)
+        value = int(values[sd.stints_of(staff_id)].sum())  # every outlet they were at
+        goal = Target(int(target), start, end)
+        if goal.behind(value, until):
+            found.append(
+                Behind(name, spec.label, Fraction(value, goal.value), goal.expected_share(until))
+            )
+    found.sort(key=lambda b: (b.completion - b.expected, b.staff_name))
+    return found[:limit]

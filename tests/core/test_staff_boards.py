@@ -361,3 +361,33 @@ def test_cli_import_and_staff_board_agree_with_the_engine(
         str(day(1)),
     )
     assert unknown.returncode == 1 and "未知或已停用的指标" in unknown.stderr
+
+
+def test_reminder_names_the_staff_furthest_behind(session: Session, world) -> None:
+    from core.jobs.tasks import _behind_text
+    from core.metrics.staff_targets import furthest_behind
+
+    tree, users, _ = world
+    admin = users[Role.ADMIN]
+    load(
+        session,
+        admin,
+        H,
+        [
+            (day(0), code("O111", "a"), "O111", 1, 1),
+            (day(1), code("O111", "a"), "O111", 1, 1),
+            (day(0), code("O111", "b"), "O111", 4, 1),
+            (day(0), code("O111", "c"), "O111", 9, 1),
+        ],
+    )
+    targets = staff_csv(
+        "员工编码,指标,开始日期,结束日期,目标值",
+        [(code("O111", n), "new_friends", day(0), day(9), 20) for n in "abc"],
+    )
+    assert import_staff_targets(session, actor=admin, data=targets, filename="t.csv").ok
+    # two of ten days elapsed (20%): a has 10%, b 20% (on pace), c 45%
+    behind = furthest_behind(session, tree.outlets["O111"].id, day(1))
+    assert [(b.staff_name, float(b.completion)) for b in behind] == [("a", 0.1)]
+    text = _behind_text(session, tree.outlets["O111"].id, day(1))
+    assert "a（新增好友完成 10%，时间进度 20%）" in text
+    assert _behind_text(session, tree.outlets["O112"].id, day(1)) == ""
