@@ -36,8 +36,9 @@ class State:
     last: np.ndarray  # int32 day ordinal per slot, 0 = never reported
 
     def padded(self, size: int) -> State:
-        if size <= len(self.cum):
+        if size <= len(self.cum) and len(self.last) == len(self.cum):
             return self
+        size = max(size, len(self.cum))
         cum, last = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int32)
         cum[: len(self.cum)], last[: len(self.last)] = self.cum, self.last
         return State(self.day, cum, last)
@@ -59,10 +60,14 @@ def _where(level: str, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(SNAPSHOT.c.level == level, SNAPSHOT.c.metric_key == key)
 
 
-def state_at(session: Session, level: str, key: str, day: date, size: int) -> State:
-    """The state at the end of `day` (zeros before the first snapshot), one query."""
+def state_at(
+    session: Session, level: str, key: str, day: date, size: int, with_last: bool = True
+) -> State:
+    """The state at the end of `day` (zeros before the first snapshot), one query.
+    `with_last=False` skips reading the last-report days (a flow's period start)."""
+    last_column = SNAPSHOT.c.last if with_last else sa.literal(b"", sa.LargeBinary).label("last")
     row = session.execute(
-        sa.select(SNAPSHOT.c.date, SNAPSHOT.c.cum, SNAPSHOT.c.last)
+        sa.select(SNAPSHOT.c.date, SNAPSHOT.c.cum, last_column)
         .where(_where(level, key), SNAPSHOT.c.date <= day)
         .order_by(SNAPSHOT.c.date.desc())
         .limit(1)
@@ -80,7 +85,7 @@ def period(
     at_end = state_at(session, level, key, end, size)
     if kind is MetricKind.STOCK:
         return at_end.cum, at_end.last
-    before = state_at(session, level, key, start - timedelta(days=1), size)
+    before = state_at(session, level, key, start - timedelta(days=1), size, with_last=False)
     return at_end.cum - before.cum, at_end.last
 
 

@@ -24,6 +24,7 @@ class StaffDirectory:
     position: np.ndarray  # indexed by staff id → position, -1 when none
     stint_staff: np.ndarray  # indexed by stint id → staff position, -1 when none
     stint_outlet: np.ndarray  # indexed by stint id → outlet id (0 when none)
+    stint_shared: np.ndarray  # indexed by stint id → its staff member has other stints
 
     @property
     def stint_size(self) -> int:
@@ -39,17 +40,18 @@ _cache: dict[str, tuple[tuple, StaffDirectory]] = {}
 
 
 def _version(session: Session) -> tuple:
-    # A transfer changes an outlet id and a departure the active flag: both are in the sums.
-    staff = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.max(Staff.id),
-            sa.func.sum(Staff.outlet_id),
-            sa.func.sum(sa.case((Staff.active, 1), else_=0)),
-        )
-    ).one()
-    stints = session.execute(sa.select(sa.func.count(), sa.func.max(StaffStint.id))).one()
-    return (*staff, *stints)
+    # Index lookups only (a board must not read every staff row): staff are never deleted,
+    # a new one raises max(id), and a transfer or a departure sets updated_at; stints are
+    # only ever added.
+    return tuple(
+        session.execute(
+            sa.select(
+                sa.select(sa.func.max(Staff.id)).scalar_subquery(),
+                sa.select(sa.func.max(Staff.updated_at)).scalar_subquery(),
+                sa.select(sa.func.max(StaffStint.id)).scalar_subquery(),
+            )
+        ).one()
+    )
 
 
 def staff_directory(session: Session) -> StaffDirectory:
@@ -84,7 +86,12 @@ def _load(session: Session) -> StaffDirectory:
     stint_outlet = np.zeros(size, dtype=np.int64)
     stint_staff[stints[:, 0]] = position[stints[:, 1]]
     stint_outlet[stints[:, 0]] = stints[:, 2]
+    counts = np.bincount(stints[:, 1], minlength=len(position)) if len(stints) else None
+    stint_shared = np.zeros(size, dtype=bool)
+    if counts is not None:
+        stint_shared[stints[:, 0]] = counts[stints[:, 1]] > 1
     return StaffDirectory(
+        stint_shared=stint_shared,
         ids=ids,
         codes=[r[1] for r in rows],
         names=[r[2] for r in rows],

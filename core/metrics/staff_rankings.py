@@ -24,7 +24,6 @@ from sqlmodel import Session
 
 from core.metrics import series
 from core.metrics.kinds import MetricKind, MetricSpec
-from core.metrics.rankings import competition_ranks
 from core.metrics.registry import Level, spec_for
 from core.metrics.staff_directory import StaffDirectory, staff_directory
 from core.metrics.staff_targets import Target, targets_for
@@ -93,15 +92,48 @@ class StaffBoard:
     behind: list[StaffRow] = field(default_factory=list)  # behind target, furthest first
 
 
+class _Ranks:
+    """Competition ranks of a value vector without sorting its indices: rank = 1 + how
+    many values are strictly greater (one sort of the values, a search per lookup)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self.ascending = np.sort(values)
+
+    def rank(self, value: int) -> int:
+        return len(self.ascending) - int(np.searchsorted(self.ascending, value, "right")) + 1
+
+    def place(self, index: int) -> int:
+        """Display position: ties are listed in directory (staff code) order."""
+        value = self.values[index]
+        return self.rank(value) + int(np.count_nonzero(self.values[:index] == value))
+
+    def top(self, count: int) -> np.ndarray:
+        """Indices of the first `count` in display order (descending, ties by code)."""
+        n = len(self.values)
+        if n > count:
+            kth = self.ascending[n - count]  # the count-th largest value
+            candidates = np.flatnonzero(self.values >= kth)
+        else:
+            candidates = np.arange(n)
+        order = candidates[np.lexsort((candidates, -self.values[candidates]))]
+        return order[:count]
+
+
 @dataclass
 class _Ranked:
-    positions: np.ndarray  # staff directory positions ranked
+    positions: np.ndarray  # staff directory positions ranked (ascending = code order)
     values: np.ndarray
-    order: np.ndarray
-    ranks: np.ndarray
-    previous_ranks: np.ndarray | None  # -1: no data in the previous period
+    ranks: _Ranks
+    previous: _Ranks | None  # None: nothing to compare with
+    previous_reported: np.ndarray | None
     reported: np.ndarray
     outlets: np.ndarray  # the outlet shown per ranked staff member
+
+    def previous_rank(self, index: int) -> int | None:
+        if self.previous is None or not self.previous_reported[index]:
+            return None
+        return self.previous.rank(self.previous.values[index])
 
 
 def _scope_unit(session: Session, query: StaffBoardQuery) -> OrgUnit:
@@ -154,28 +186,34 @@ def _per_staff(
     values: np.ndarray,
     last: np.ndarray,
     start: date,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(value, reported in period, last reported day, outlet of latest stint) per staff
-    position, over the given in-scope stints."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, reported in the period, outlet of the latest stint) per staff position, over
+    the given in-scope stints. Most staff have one stint: they are assigned directly; the
+    few with several (transfers) are combined: flows summed, the stock of the stint that
+    reported last."""
     n = len(sd.ids)
-    owner = sd.stint_staff[stints]
     value = np.zeros(n, dtype=np.int64)
     latest = np.zeros(n, dtype=np.int64)
     outlet = np.zeros(n, dtype=np.int64)
-    if len(stints):
-        order = np.lexsort((last[stints], owner))  # by staff, then by last report
+    shared = sd.stint_shared[stints]
+    single = stints[~shared]
+    who = sd.stint_staff[single]
+    value[who], latest[who], outlet[who] = values[single], last[single], sd.stint_outlet[single]
+    several = stints[shared]
+    if len(several):
+        owner = sd.stint_staff[several]
+        order = np.lexsort((last[several], owner))  # by staff, then by last report
         tail = np.ones(len(order), dtype=bool)
         tail[:-1] = owner[order][1:] != owner[order][:-1]
-        chosen = stints[order[tail]]
-        who = sd.stint_staff[chosen]
-        latest[who] = last[chosen]
-        outlet[who] = sd.stint_outlet[chosen]
+        chosen = several[order[tail]]
+        chosen_owner = sd.stint_staff[chosen]
+        latest[chosen_owner] = last[chosen]
+        outlet[chosen_owner] = sd.stint_outlet[chosen]
         if spec.kind is MetricKind.FLOW:
-            np.add.at(value, owner, values[stints])
+            np.add.at(value, owner, values[several])
         else:
-            value[who] = values[chosen]
-    reported = latest >= start.toordinal()
-    return value, reported, latest, outlet
+            value[chosen_owner] = values[chosen]
+    return value, latest >= start.toordinal(), outlet
 
 
 def _rank(
@@ -188,25 +226,32 @@ def _rank(
 ) -> _Ranked:
     outlets_in = _outlets_in(od, unit)
     size = sd.stint_size
-    stints = np.flatnonzero((sd.stint_staff >= 0) & _inside(outlets_in, sd.stint_outlet))
+    if unit.level == OrgLevel.PROVINCE:
+        stints = np.flatnonzero(sd.stint_staff >= 0)
+    else:
+        stints = np.flatnonzero((sd.stint_staff >= 0) & _inside(outlets_in, sd.stint_outlet))
     values, last = series.period(
         session, "staff", spec.key, spec.kind, period.start, period.end, size
     )
-    value, reported, _latest, outlet = _per_staff(sd, spec, stints, values, last, period.start)
+    value, reported, outlet = _per_staff(sd, spec, stints, values, last, period.start)
     current_in = sd.active & _inside(outlets_in, sd.outlets)
     positions = np.flatnonzero(reported | current_in)
     shown = np.where(current_in, sd.outlets, outlet)[positions]
-    order, ranks = competition_ranks(value[positions], positions)
-    previous_ranks = None
+    previous = previous_reported = None
     first = series.first_date(session, "staff", spec.key)
     prev = period.previous()
     if first is not None and prev.end >= first:
         pv, pl = series.period(session, "staff", spec.key, spec.kind, prev.start, prev.end, size)
-        pvalue, preported, _, _ = _per_staff(sd, spec, stints, pv, pl, prev.start)
-        _, previous_ranks = competition_ranks(pvalue[positions], positions)
-        previous_ranks = np.where(preported[positions], previous_ranks, -1)
+        pvalue, preported, _ = _per_staff(sd, spec, stints, pv, pl, prev.start)
+        previous, previous_reported = _Ranks(pvalue[positions]), preported[positions]
     return _Ranked(
-        positions, value[positions], order, ranks, previous_ranks, reported[positions], shown
+        positions,
+        value[positions],
+        _Ranks(value[positions]),
+        previous,
+        previous_reported,
+        reported[positions],
+        shown,
     )
 
 
@@ -240,12 +285,9 @@ def _row(
     at = int(ranked.positions[index])
     outlet_id = int(ranked.outlets[index])
     where = od.position_of(outlet_id)
-    previous = None
-    if ranked.previous_ranks is not None and ranked.previous_ranks[index] > 0:
-        previous = int(ranked.previous_ranks[index])
     return StaffRow(
         position=position,
-        rank=int(ranked.ranks[index]),
+        rank=ranked.ranks.rank(int(ranked.values[index])),
         staff_id=int(sd.ids[at]),
         code=sd.codes[at],
         name=sd.names[at],
@@ -253,7 +295,7 @@ def _row(
         outlet_code=od.codes[where] if where is not None else "",
         outlet_name=od.names[where] if where is not None else "",
         value=int(ranked.values[index]),
-        previous_rank=previous,
+        previous_rank=ranked.previous_rank(index),
         reported=bool(ranked.reported[index]),
         active=bool(sd.active[at]),
         is_mine=mine is not None and outlet_id == mine,
@@ -290,17 +332,14 @@ def staff_leaderboard(session: Session, *, actor: Actor, query: StaffBoardQuery)
     ranked = _rank(session, sd, od, spec, query.period, unit)
     mine_outlet = actor.outlet_id
     until = series.latest_date(session, "staff", spec.key)
-    rows = [
-        _row(sd, od, ranked, int(i), n + 1, mine_outlet)
-        for n, i in enumerate(ranked.order[: query.top])
-    ]
+    top = ranked.ranks.top(query.top)
+    rows = [_row(sd, od, ranked, int(i), n + 1, mine_outlet) for n, i in enumerate(top)]
     pinned = []
     if mine_outlet is not None:
-        for n, i in enumerate(ranked.order[query.top :], start=query.top + 1):
-            if ranked.outlets[i] == mine_outlet:
-                pinned.append(_row(sd, od, ranked, int(i), n, mine_outlet))
-            if len(pinned) >= 50:
-                break
+        shown = set(top.tolist())
+        mine = [int(i) for i in np.flatnonzero(ranked.outlets == mine_outlet) if i not in shown]
+        places = sorted((ranked.ranks.place(i), i) for i in mine[:200])
+        pinned = [_row(sd, od, ranked, i, place, mine_outlet) for place, i in places[:50]]
     rows, pinned = (
         _decorate(session, rows, spec, query.period, until),
         _decorate(session, pinned, spec, query.period, until),
