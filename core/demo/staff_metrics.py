@@ -19,10 +19,10 @@ from db.models import MetricDef, Staff, StaffStint
 
 # key, Chinese name, unit, money, order
 CONVERSION_METRICS = (
-    ("quick_pay_binding", "快捷支付绑卡", "户", False, 51),
-    ("mobile_banking", "手机银行开户", "户", False, 52),
-    ("type2_accounts", "Ⅱ类户/邮惠万家", "户", False, 53),
-    ("value_deposits", "价值存款", "元", True, 54),
+    ("quick_pay_binding", "快捷支付绑卡", "户", False, 70),
+    ("mobile_banking", "手机银行开户", "户", False, 71),
+    ("type2_accounts", "Ⅱ类户/邮惠万家", "户", False, 72),
+    ("value_deposits", "价值存款", "元", True, 73),
 )
 OUTLET_DAYS = 31  # outlet-level conversion figures
 STAFF_DAYS = 14  # daily staff metrics

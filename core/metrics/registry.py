@@ -130,6 +130,18 @@ def _problems(form: MetricForm, existing: MetricDef | None) -> list[FieldProblem
     return problems
 
 
+def _name_taken(session: Session, form: MetricForm) -> list[FieldProblem]:
+    # Import headers are matched by Chinese name: two metrics may not share one.
+    taken = {s.label: k for k, s in all_specs(session).items() if k != form.key}
+    if form.name.strip() in taken:
+        return [
+            FieldProblem(
+                "name", f"名称「{form.name.strip()}」已被指标 {taken[form.name.strip()]} 使用"
+            )
+        ]
+    return []
+
+
 def save_metric(session: Session, *, actor: Actor, form: MetricForm) -> MetricSpec:
     """Add a metric or edit / (de)activate one; audited. Keys never change."""
     ensure_allowed(actor, Action.MANAGE_METRIC_REGISTRY)
@@ -140,7 +152,7 @@ def save_metric(session: Session, *, actor: Actor, form: MetricForm) -> MetricSp
             row = MetricDef(key=six.key, name=six.label, kind=six.kind.value, builtin=True)
             row.is_money, row.unit, row.at_staff = six.is_money, six.unit, six.at_staff
         before = row.model_dump(exclude={"updated_at"}) if row is not None else None
-        problems = _problems(form, row)
+        problems = _problems(form, row) + _name_taken(session, form)
         if problems:
             raise ValidationFailed(problems)
         row = row or MetricDef(key=form.key, name=form.name, kind=form.kind.value)

@@ -169,10 +169,9 @@ def test_leaver_keeps_their_rows_in_periods_they_reported(session: Session, worl
     tree, users, staff = world
     admin = users[Role.ADMIN]
     load(session, admin, H, [(day(0), code("O111", "c"), "O111", 3, 3)])
-    leaver = session.get(Staff, staff["c"])
-    leaver.active = False
-    session.add(leaver)
-    session.commit()
+    from core.channels.staff import hand_over
+
+    hand_over(session, actor=admin, from_staff_id=staff["c"], to_staff_id=staff["a"])  # 离职继承
     then = board(session, admin, "new_friends", day(0), day(0), outlet_id=tree.outlets["O111"].id)
     row = next(r for r in then.rows if r.name == "c")
     assert row.value == 3 and not row.active and row.rank == 1
