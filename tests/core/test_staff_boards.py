@@ -390,3 +390,31 @@ def test_reminder_names_the_staff_furthest_behind(session: Session, world) -> No
     text = _behind_text(session, tree.outlets["O111"].id, day(1))
     assert "a（新增好友完成 10%，时间进度 20%）" in text
     assert _behind_text(session, tree.outlets["O112"].id, day(1)) == ""
+
+
+def test_registry_metric_on_the_outlet_detail_and_cities(session: Session, world) -> None:
+    from core.metrics.cities import city_ranking
+    from core.metrics.outlet_detail import outlet_detail
+
+    tree, users, _ = world
+    admin = users[Role.ADMIN]
+    save_metric(
+        session,
+        actor=admin,
+        form=MetricForm("mobile_banking", "手机银行开户", "户", MetricKind.FLOW, False, True, True),
+    )
+    header = "date,outlet_code,new_friends,total_friends,groups,group_members,conversions,deposits,手机银行开户\n"
+    rows = [
+        (day(0), "O111", 1, 1, 1, 1, 1, "0", 3),
+        (day(1), "O111", 1, 1, 1, 1, 1, "0", 4),
+        (day(1), "O211", 1, 1, 1, 1, 1, "0", 10),
+    ]
+    assert import_metrics(session, actor=admin, data=metrics_csv(rows, header), filename="o.csv").ok
+    query = BoardQuery("mobile_banking", Period(day(0), day(1)))
+    detail = outlet_detail(session, actor=admin, outlet_id=tree.outlets["O111"].id, query=query)
+    assert detail.daily == [(day(0), 3), (day(1), 4)] and detail.row.value == 7
+    assert detail.province_rank == 2
+    cities = city_ranking(session, actor=admin, metric="mobile_banking", period=query.period)
+    assert [(c.name, c.total) for c in cities] == [("C2市", 10), ("C1市", 7)]
+    with pytest.raises(ValidationFailed):  # two metrics may not share a header
+        save_metric(session, actor=admin, form=MetricForm("mb2", "手机银行开户"))
