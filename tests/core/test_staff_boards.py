@@ -418,3 +418,24 @@ def test_registry_metric_on_the_outlet_detail_and_cities(session: Session, world
     assert [(c.name, c.total) for c in cities] == [("C2市", 10), ("C1市", 7)]
     with pytest.raises(ValidationFailed):  # two metrics may not share a header
         save_metric(session, actor=admin, form=MetricForm("mb2", "手机银行开户"))
+
+
+def test_out_of_order_and_repeated_imports_stay_exact(session: Session, world) -> None:
+    _, users, _ = world
+    admin = users[Role.ADMIN]
+    load(session, admin, H, [(day(0), code("O111", "a"), "O111", 1, 10)])
+    load(session, admin, H, [(day(2), code("O111", "a"), "O111", 4, 30)])
+    load(session, admin, H, [(day(1), code("O111", "a"), "O111", 2, 20)])  # an older day later
+    load(session, admin, H, [(day(0), code("O111", "a"), "O111", 5, 15)])  # a correction
+    load(session, admin, H, [(day(0), code("O111", "a"), "O111", 5, 15)])  # the same file twice
+
+    def value(metric: str, start: date, end: date) -> int:
+        rows = board(session, admin, metric, start, end).rows
+        return next(r.value for r in rows if r.name == "a")
+
+    assert value("new_friends", day(0), day(2)) == 11
+    assert value("new_friends", day(1), day(2)) == 6
+    assert value("new_friends", day(0), day(0)) == 5
+    assert value("total_friends", day(0), day(1)) == 20
+    assert value("total_friends", day(0), day(0)) == 15
+    assert value("total_friends", day(0), day(5)) == 30  # carried past the last report
