@@ -106,3 +106,33 @@ def test_admin_adds_a_metric_on_the_registry_page(app_for, world, sqlite_url) ->
     field["中文名称"].input("坏")
     at.button[0].click().run()
     assert any("指标编码" in e.value for e in at.error)
+
+
+def test_staff_import_tab_and_export_follow_the_registry(
+    app_for, world, sqlite_url, downloads
+) -> None:
+    from core.metrics.kinds import MetricKind
+    from core.metrics.registry import MetricForm, save_metric
+
+    admin = world[1][Role.ADMIN]
+    with Session(get_engine(sqlite_url), expire_on_commit=False) as session:
+        make_staff(session, "O111", "ann")
+        save_metric(
+            session,
+            actor=admin,
+            form=MetricForm("value_deposits", "价值存款", "元", MetricKind.FLOW, True, True, True),
+        )
+    at = app_for(Role.ADMIN).run()
+    at.switch_page("pages/data_import.py").run()
+    assert (
+        b"\xe4\xbb\xb7\xe5\x80\xbc\xe5\xad\x98\xe6\xac\xbe" in downloads["员工日报模板.csv"]
+    )  # 价值存款
+    data = f'日期,员工编码,价值存款\n{YESTERDAY},wx_O111_ann,"1,000.50"\n'.encode()
+    at.file_uploader(key="staff_metrics_upload").upload("s.csv", data, "text/csv").run()
+    at.button(key="staff_metrics_submit").click().run()
+    assert not at.exception and "导入成功" in at.success[0].value
+    at.switch_page("pages/staff_board.py").run()
+    at.segmented_control(key="staff_metric").set_value("value_deposits").run()
+    assert list(at.dataframe[0].value["价值存款(元)"]) == ["¥1,000.50"]
+    stem = next(n for n in downloads if n.startswith("员工排行_价值存款") and n.endswith(".csv"))
+    assert "1000.50" in downloads[stem].decode("utf-8-sig")  # numbers stay numbers
