@@ -57,7 +57,7 @@ def _daily(rng: np.random.Generator, scale: np.ndarray, days: int, key: str) -> 
     """(slots × days) believable daily counts (fen for value deposits)."""
     rate = {"quick_pay_binding": 0.5, "mobile_banking": 0.35, "type2_accounts": 0.25}
     if key == "value_deposits":
-        return (rng.poisson(scale[:, None] * 0.15, (len(scale), days)) * 5_000_000).astype(
+        return (rng.poisson(scale[:, None] * 0.15, (len(scale), days)) * 1_000_000).astype(
             np.int64
         ) + rng.integers(0, 100, (len(scale), days)) * 100
     if key == "new_friends":
