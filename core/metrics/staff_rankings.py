@@ -14,7 +14,7 @@ staff code; rank change compares with the previous period of the same length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 
@@ -24,14 +24,15 @@ from sqlmodel import Session
 
 from core.metrics import series
 from core.metrics.kinds import MetricKind, MetricSpec
-from core.metrics.registry import Level, spec_for
+from core.metrics.registry import Level, spec_for, specs
 from core.metrics.staff_directory import StaffDirectory, staff_directory
 from core.metrics.staff_targets import Target, targets_for
+from core.metrics.values import period_values
 from core.platform.directory import OutletDirectory, outlet_directory
 from core.platform.errors import NotFound
 from core.platform.periods import Period
-from core.platform.permissions import Action, Actor, ensure_allowed
-from db.models import ChannelEvent, EventType, OrgLevel, OrgUnit, Staff
+from core.platform.permissions import Action, Actor, Scope, ensure_allowed, scope_of
+from db.models import ChannelEvent, EventType, OrgLevel, OrgUnit, Staff, StaffMetricValue
 
 SHANGHAI_OFFSET = timedelta(hours=8)
 
@@ -306,8 +307,6 @@ def _decorate(
     session: Session, rows: list[StaffRow], spec: MetricSpec, period: Period, until: date | None
 ) -> list[StaffRow]:
     """Targets, the behind-target flag and the code-added friends of the rows shown."""
-    from dataclasses import replace
-
     ids = [r.staff_id for r in rows]
     targets = targets_for(session, ids, spec.key, period.start, period.end)
     friends = _code_friends(session, ids, period)
@@ -405,8 +404,6 @@ def staff_detail(
         raise NotFound("员工不存在")
     ensure_allowed(actor, Action.VIEW_STAFF_METRICS, session.get(OrgUnit, staff.outlet_id))
     sd, od = staff_directory(session), outlet_directory(session)
-    from db.models import StaffMetricValue
-
     table = StaffMetricValue.__table__
     rows = session.execute(
         sa.select(table.c.date, table.c.value, table.c.stint_id)
@@ -455,8 +452,6 @@ class StaffScopes:
 
 
 def staff_scopes(session: Session, *, actor: Actor) -> StaffScopes:
-    from core.platform.permissions import Scope, scope_of
-
     ensure_allowed(actor, Action.VIEW_STAFF_METRICS)
     scope = scope_of(actor, Action.VIEW_STAFF_METRICS)
     od = outlet_directory(session)
@@ -491,9 +486,6 @@ def scope_figures(
 ) -> list[Figure]:
     """The scope's outlet-level totals of the registry metrics beyond the builtin six (the
     conversion breakdown: 快捷支付绑卡, 手机银行开户, Ⅱ类户, 价值存款 …) over the period."""
-    from core.metrics.registry import specs
-    from core.metrics.values import period_values
-
     unit = _scope_unit(session, query)
     ensure_allowed(actor, Action.VIEW_STAFF_METRICS, unit)
     found = {k: s for k, s in specs(session, Level.OUTLET).items() if not s.builtin}
