@@ -285,7 +285,7 @@ def _row(
 ) -> StaffRow:
     at = int(ranked.positions[index])
     outlet_id = int(ranked.outlets[index])
-    where = od.position_of(outlet_id)
+    where = _outlet_position(od, outlet_id)
     return StaffRow(
         position=position,
         rank=ranked.ranks.rank(int(ranked.values[index])),
@@ -301,6 +301,15 @@ def _row(
         active=bool(sd.active[at]),
         is_mine=mine is not None and outlet_id == mine,
     )
+
+
+def _outlet_position(od: OutletDirectory, outlet_id: int) -> int | None:
+    """Directory position of an outlet without scanning (code_order is indexed by id)."""
+    if 0 < outlet_id < od.size:
+        at = int(od.code_order[outlet_id])
+        if at < len(od.ids) and od.ids[at] == outlet_id:
+            return at
+    return None
 
 
 def _decorate(
