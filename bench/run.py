@@ -25,6 +25,7 @@ BENCHMARKS = {
     "flood": "bench.bench_flood",
     "pages": "bench.pages",  # Chromium through every page of every role
     "load": "bench.load",  # many managers through Streamlit's websocket protocol
+    "staff": "bench.bench_staff",
 }
 
 

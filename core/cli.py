@@ -189,12 +189,13 @@ def _import_metrics(args: argparse.Namespace) -> int:
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
-    from core.metrics.values import METRICS
-
-    p.add_argument("--metric", required=True, choices=list(METRICS))
+    # --metric takes any active registry metric of the level; the engine refuses others.
+    p.add_argument("--level", choices=["outlet", "staff"], default="outlet")
+    p.add_argument("--metric", required=True, help="metric key (see the metric registry)")
     p.add_argument("--start", required=True, type=date.fromisoformat)
     p.add_argument("--end", required=True, type=date.fromisoformat)
     p.add_argument("--city", default=None, help="city code (default: the whole province)")
+    p.add_argument("--outlet", default=None, help="outlet code (staff boards only)")
     p.add_argument("--top", type=int, default=100)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
@@ -213,6 +214,10 @@ def _leaderboard(args: argparse.Namespace) -> int:
     from core.platform.org import unit_by_code
     from core.platform.periods import custom
 
+    if args.level == "staff":
+        return _staff_leaderboard(args)
+    if args.outlet:
+        raise DomainError("--outlet 只用于员工排行（--level staff）")
     with _session() as session:
         city_id = unit_by_code(session, args.city).id if args.city else None
         query = BoardQuery(
@@ -264,6 +269,104 @@ def _leaderboard(args: argparse.Namespace) -> int:
                 f"{r.rank:>5}  {r.code:<12} {r.name:<16} {format_metric(r.value, is_money=money):>14}  {change}"
             )
     return 0
+
+
+def _staff_leaderboard(args: argparse.Namespace) -> int:
+    """`leaderboard --level staff`: the staff board engine the page uses."""
+    import json
+
+    from core.metrics.staff_rankings import StaffBoardQuery, staff_leaderboard
+    from core.platform.export import write_csv
+    from core.platform.formatting import change_text, format_metric, metric_number
+    from core.platform.org import unit_by_code
+    from core.platform.periods import custom
+
+    with _session() as session:
+        city_id = unit_by_code(session, args.city).id if args.city else None
+        outlet_id = unit_by_code(session, args.outlet).id if args.outlet else None
+        query = StaffBoardQuery(
+            args.metric,
+            custom(args.start, args.end),
+            city_id=city_id,
+            outlet_id=outlet_id,
+            top=max(1, args.top),
+        )
+        board = staff_leaderboard(session, actor=_operator(), query=query)
+    money = board.metric.is_money
+    columns = ["rank", "staff_code", "staff_name", "outlet_code", "value"]
+    records = [
+        [r.rank, r.code, r.name, r.outlet_code, metric_number(r.value, is_money=money)]
+        for r in board.rows
+    ]
+    if args.format == "csv":
+        write_csv(sys.stdout, columns, records)
+    elif args.format == "json":
+        rows = [
+            {
+                **dict(zip(columns, rec, strict=True)),
+                "value": str(rec[4]),
+                "outlet_name": r.outlet_name,
+                "previous_rank": r.previous_rank,
+                "active": r.active,
+                "target": None if r.target is None else r.target.value,
+                "behind": r.behind,
+                "code_friends": r.code_friends,
+            }
+            for rec, r in zip(records, board.rows, strict=True)
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"{board.scope_label} · {board.metric.label} · {board.period.text()} · 共 {board.staff_count} 名员工"
+        )
+        for r in board.rows:
+            change = "" if r.change is None else change_text(r.change)
+            flag = " 落后" if r.behind else ""
+            print(
+                f"{r.rank:>5}  {r.code:<16} {r.name:<8} {r.outlet_code:<10} "
+                f"{format_metric(r.value, is_money=money):>14}  {change}{flag}"
+            )
+    return 0
+
+
+@command(
+    "import-staff-metrics",
+    "import daily per-staff metrics (staff code, date, outlet, registry metrics; all or nothing)",
+    _import_args,
+)
+def _import_staff_metrics(args: argparse.Namespace) -> int:
+    from core.metrics.staff_importing import import_staff_metrics
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_staff_metrics(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+@command(
+    "import-staff-targets",
+    "import per-staff targets (staff code, metric, start, end, target; all or nothing)",
+    _import_args,
+)
+def _import_staff_targets(args: argparse.Namespace) -> int:
+    from core.metrics.staff_targets import import_staff_targets
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_staff_targets(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
 
 
 def _progress(label: str) -> Callable[[int, int], None]:

@@ -294,14 +294,22 @@ def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | Non
     )
 
 
-def metric_picker(key: str, default: str = "new_friends") -> str:
-    """The six metrics as a segmented control; returns the metric key."""
-    from core.metrics.values import METRICS
+def metric_picker(key: str, default: str = "new_friends", level: str = "outlet") -> str:
+    """The active registry metrics of a level as a segmented control; returns the key."""
+    from core.metrics.registry import Level, specs
 
+    with db() as session:
+        found = specs(session, Level(level))
+    options = list(found) or [default]
+    default = default if default in found else options[0]
     choice = st.segmented_control(
-        "指标", list(METRICS), format_func=lambda k: METRICS[k].label, default=default, key=key
+        "指标",
+        options,
+        format_func=lambda k: found[k].label if k in found else k,
+        default=default,
+        key=key,
     )
-    return choice or default
+    return choice if choice in found else default
 
 
 def period_picker(

@@ -30,6 +30,7 @@ from core.demo.data import (
     ROAD_SUFFIX,
     SURNAMES,
 )
+from core.demo.staff_metrics import seed_registry_metrics
 from core.metrics import snapshots
 from core.platform import audit
 from core.platform.audit import AuditAction
@@ -108,6 +109,8 @@ def seed_demo(
             _create_merchants(session, rng, outlets, summary)
             say(f"生成 {days} 天网点日报…")
             summary.metric_rows = _create_metrics(session, np_rng, outlets, end_date, days)
+            say("生成转化明细与员工日报…")
+            seed_registry_metrics(session, np_rng, [o.id for o in outlets], end_date)
         else:
             summary.skipped = True
         summary.accounts = _create_accounts(session)

@@ -17,6 +17,7 @@ from core.jobs.scheduler import JobSpec, job
 from core.metrics import data_quality as quality
 from core.metrics import snapshots
 from core.metrics.rankings import competition_ranks
+from core.metrics.staff_targets import furthest_behind
 from core.metrics.values import METRICS, period_values
 from core.platform import notifications
 from core.platform.clock import SHANGHAI
@@ -94,22 +95,37 @@ def rights_day_reminders(session: Session, actor: Actor, scheduled_for: datetime
             rights_days += 1
             outlets = target_outlets(session, design)
             managers = session.exec(
-                select(User.id).where(
+                select(User.id, User.org_id).where(
                     User.role == Role.OUTLET_MANAGER, User.active, User.org_id.in_(outlets or [-1])
                 )
             ).all()
             coupons = "、".join(c.name for c in design.coupons[:3])
-            sent += notifications.notify(
-                session,
-                managers,
-                title=f"明天（{day}）是会员权益日",
-                link="board",
-                body=f"「{campaign.name}」明天为权益日，{coupons}等权益开放领取。请提前备好物料、通知社群客户。",
-                dedupe_key=f"rights-day:{campaign.id}:{tomorrow}",
-            )
+            for manager_id, outlet_id in managers:
+                sent += notifications.notify(
+                    session,
+                    [manager_id],
+                    title=f"明天（{day}）是会员权益日",
+                    link="board",
+                    body=f"「{campaign.name}」明天为权益日，{coupons}等权益开放领取。请提前备好物料、通知社群客户。"
+                    + _behind_text(session, outlet_id, tomorrow - timedelta(days=1)),
+                    dedupe_key=f"rights-day:{campaign.id}:{tomorrow}",
+                )
     if not rights_days:
         return f"明天（{day}）不是任何活动的权益日，无需提醒（提醒 0 人）"
     return f"明天（{day}）是 {rights_days} 个活动的权益日，提醒 {sent} 人"
+
+
+def _behind_text(session: Session, outlet_id: int, day: date) -> str:
+    """The staff of the manager's outlet furthest behind their targets, by name."""
+    behind = furthest_behind(session, outlet_id, day)
+    if not behind:
+        return ""
+    names = "、".join(
+        f"{b.staff_name}（{b.metric_label}完成 {float(b.completion) * 100:.0f}%，"
+        f"时间进度 {float(b.expected) * 100:.0f}%）"
+        for b in behind
+    )
+    return f"目标进度落后最多的员工：{names}。"
 
 
 def approval_sla(session: Session, actor: Actor, scheduled_for: datetime) -> str:

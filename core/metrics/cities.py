@@ -38,7 +38,7 @@ class CityRow:
 def city_ranking(session: Session, *, actor: Actor, metric: str, period: Period) -> list[CityRow]:
     """Cities by total and by average per outlet (all outlets count, reporting or not)."""
     ensure_allowed(actor, Action.VIEW_CITY_RANKING)
-    spec = metric_spec(metric)
+    spec = metric_spec(metric, session)
     directory = outlet_directory(session)
     cities = session.execute(
         sa.select(OrgUnit.id, OrgUnit.name, OrgUnit.code)

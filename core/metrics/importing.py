@@ -5,14 +5,22 @@ the running-total snapshots in step."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from core.metrics import snapshots
+from core.metrics import series, snapshots
+from core.metrics.registry import Level
+from core.metrics.registry_columns import (
+    extra_columns,
+    parse_values,
+    registry_extras,
+    value_parsers,
+)
+from core.metrics.values import MetricSpec
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.cells import (
@@ -83,6 +91,7 @@ class _Record:
     day: date
     outlet_id: int
     values: tuple[int, ...]  # in _DAILY_VALUE_COLUMNS order
+    extras: tuple[tuple[str, int], ...] = ()  # non-builtin registry metrics present in the row
 
 
 def import_metrics(
@@ -99,12 +108,13 @@ def import_metrics(
     notify = progress or (lambda _f, _t: None)
     report = ImportReport(filename=filename, dry_run=dry_run)
     notify(0.05, "正在读取文件…")
-    table = read_table(data, filename, IMPORT_COLUMNS)
+    extra_specs = registry_extras(session, Level.OUTLET)
+    table = read_table(data, filename, (*IMPORT_COLUMNS, *extra_columns(extra_specs)))
     report.ignored_columns = table.ignored_columns
     report.problems.extend(table.problems)
     report.rows = len(table.rows)
     notify(0.2, f"正在校验 {report.rows} 行…")
-    records = _validate_rows(session, actor, table.rows, report.problems)
+    records = _validate_rows(session, actor, table.rows, report.problems, extra_specs)
     if records:
         report.first_date = min(r.day for r in records)
         report.last_date = max(r.day for r in records)
@@ -122,7 +132,9 @@ def import_metrics(
                 first_changed[r.outlet_id] = r.day
         notify(0.7, "正在更新排名快照…")
         days = {r.day for r in records}
-        snapshots.refresh(session, first_changed, days, outlet_directory(session).size)
+        size = outlet_directory(session).size
+        snapshots.refresh(session, first_changed, days, size)
+        _write_extras(session, records, extra_specs, size)
         audit.record(
             session,
             actor=actor,
@@ -144,12 +156,20 @@ def import_metrics(
 
 
 def _validate_rows(
-    session: Session, actor: Actor, rows: list[Row], problems: list[RowProblem]
+    session: Session,
+    actor: Actor,
+    rows: list[Row],
+    problems: list[RowProblem],
+    extra_specs: dict[str, MetricSpec],
 ) -> list[_Record]:
     validator = _RowValidator(session, actor)
+    extra_parsers = value_parsers(extra_specs)
     records = []
     for row in rows:
         record, row_problems = validator.check(row)
+        extras = parse_values(row, extra_parsers, row_problems)
+        if record is not None and extras:
+            record = replace(record, extras=extras)
         if row_problems:
             problems.extend(row_problems)
         elif record is not None:
@@ -233,6 +253,30 @@ class _RowValidator:
 
 def _show(value: object) -> str:
     return "" if value is None else str(value)[:40]
+
+
+def _write_extras(
+    session: Session, records: list[_Record], extra_specs: dict[str, MetricSpec], size: int
+) -> None:
+    """Registry metrics beyond the builtin six: long rows and their own snapshots."""
+    by_key: dict[str, list[tuple[date, int, int]]] = {}
+    for r in records:
+        for key, value in r.extras:
+            by_key.setdefault(key, []).append((r.day, r.outlet_id, value))
+    for key, rows in by_key.items():
+        bulk_upsert(
+            session,
+            "outlet_metric_value",
+            ("metric_key", "date", "outlet_id", "value"),
+            ("metric_key", "date", "outlet_id"),
+            ((key, *row) for row in rows),
+        )
+        first: dict[int, date] = {}
+        for day, outlet_id, _ in rows:
+            first[outlet_id] = min(day, first.get(outlet_id, day))
+        series.refresh(
+            session, "outlet", key, extra_specs[key].kind, first, {r[0] for r in rows}, size
+        )
 
 
 def _lock_metrics(session: Session) -> None:

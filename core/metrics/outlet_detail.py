@@ -71,7 +71,7 @@ def outlet_detail(
     if outlet is None or outlet.level != OrgLevel.OUTLET:
         raise NotFound("网点不存在")
     ensure_allowed(actor, Action.VIEW_OUTLET_DETAIL, outlet)
-    spec = metric_spec(query.metric)
+    spec = metric_spec(query.metric, session)
     unit = scope_unit(session, query)
     directory = outlet_directory(session)
     mask = directory.scope_mask(
@@ -82,7 +82,9 @@ def outlet_detail(
             city_id=outlet.city_id
         )  # the board scope does not hold it: use its city
         unit = session.get(OrgUnit, outlet.city_id)
-    data = period_data(session, directory, query.period)  # every metric: the moves need them
+    # every builtin metric (the moves need them), and the chosen one from the registry
+    keys = [*METRICS, *([] if spec.key in METRICS else [spec.key])]
+    data = period_data(session, directory, query.period, keys)
     ranked = rank_values(directory, spec, mask, data)
     index = int(np.flatnonzero(directory.ids[ranked.positions] == outlet_id)[0])
     position = int(np.flatnonzero(ranked.order == index)[0])
@@ -140,7 +142,7 @@ def my_position(session: Session, *, actor: Actor, metric: str, period: Period) 
     ranked = rank_scope(
         session,
         directory,
-        metric_spec(metric),
+        metric_spec(metric, session),
         period,
         directory.scope_mask(city_id=outlet.city_id),
     )
@@ -187,6 +189,8 @@ def _daily(
     session: Session, outlet_id: int, spec: MetricSpec, period: Period
 ) -> list[tuple[date, int]]:
     """The outlet's value of `spec` on each day of the period (stocks carried forward)."""
+    if not spec.builtin:
+        return _registry_daily(session, outlet_id, spec, period)
     column = getattr(DailyMetric, spec.daily_column)
     rows = dict(
         session.execute(
@@ -218,6 +222,22 @@ def _daily(
     return series
 
 
+def _registry_daily(
+    session: Session, outlet_id: int, spec: MetricSpec, period: Period
+) -> list[tuple[date, int]]:
+    """A registry metric's daily values (days without a row: 0, or the stock carried)."""
+    from core.metrics import series
+
+    rows = series.daily_values(session, "outlet", spec.key, [outlet_id], period.start, period.end)
+    horizon = series.latest_date(session, "outlet", spec.key) or period.start
+    points, carried, day = [], 0, period.start
+    while day <= min(period.end, horizon):
+        carried = rows.get(day, carried if spec.kind is MetricKind.STOCK else 0)
+        points.append((day, carried))
+        day += timedelta(days=1)
+    return points
+
+
 def rank_history(
     session: Session, *, actor: Actor, outlet_id: int, metric: str, days: int = 90
 ) -> list[tuple[date, int, int]]:
@@ -231,7 +251,7 @@ def rank_history(
     ensure_allowed(actor, Action.VIEW_OUTLET_DETAIL, outlet)
     rows = session.execute(
         sa.select(RankSnapshot.date, RankSnapshot.province_rank, RankSnapshot.city_rank)
-        .where(RankSnapshot.metric == metric_spec(metric).key)
+        .where(RankSnapshot.metric == metric_spec(metric, session).key)
         .order_by(RankSnapshot.date.desc())
         .limit(days)
     ).all()

@@ -90,7 +90,12 @@ def competition_ranks(values: np.ndarray, tiebreak: np.ndarray) -> tuple[np.ndar
     return order, ranks
 
 
-def metric_spec(key: str) -> MetricSpec:
+def metric_spec(key: str, session: Session | None = None) -> MetricSpec:
+    """A builtin metric, or (given a session) any active outlet metric of the registry."""
+    if session is not None:
+        from core.metrics.registry import spec_for
+
+        return spec_for(session, key)
     if key not in METRICS:
         raise ValidationFailed(
             [FieldProblem("metric", f"未知指标 {key}，可选：{'、'.join(METRICS)}")]
@@ -224,7 +229,7 @@ def board_row(
 
 def leaderboard(session: Session, *, actor: Actor, query: BoardQuery) -> Board:
     """The top N outlets of a scope for one metric and period, plus the actor's own outlet."""
-    spec = metric_spec(query.metric)
+    spec = metric_spec(query.metric, session)
     unit = scope_unit(session, query)
     ensure_allowed(actor, Action.VIEW_METRICS, unit)
     directory = outlet_directory(session)

@@ -11,77 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 
 import numpy as np
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from core.metrics import snapshots
+from core.metrics.kinds import METRICS, MetricKind, MetricSpec
 from core.platform.directory import OutletDirectory
-from core.platform.formatting import format_metric
 from db.models import DailyMetric
 
+__all__ = ["METRICS", "MetricKind", "MetricSpec", "daily_series", "period_values", "totals"]
+
 latest_date = snapshots.latest_date
-
-
-class MetricKind(StrEnum):
-    FLOW = "flow"  # summed over the period
-    STOCK = "stock"  # last known value at the period end
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    key: str
-    label: str
-    kind: MetricKind
-    daily_column: str
-    snapshot_field: str
-    is_money: bool = False
-    unit: str = ""  # what a count counts ("人", "个"); money carries 元/¥ in its format
-
-    def format(self, value: int, *, compact: bool = True) -> str:
-        """The value as users read it, with its unit: "1,234 人", "12.35万元", "56 个"."""
-        text = format_metric(value, is_money=self.is_money, compact=compact)
-        return f"{text} {self.unit}" if self.unit else text
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.key: spec
-    for spec in (
-        MetricSpec(
-            "new_friends", "新增好友", MetricKind.FLOW, "new_friends", "cum_new_friends", unit="人"
-        ),
-        MetricSpec(
-            "total_friends",
-            "好友总数",
-            MetricKind.STOCK,
-            "total_friends",
-            "total_friends",
-            unit="人",
-        ),
-        MetricSpec("groups", "客户群数", MetricKind.STOCK, "groups", "groups", unit="个"),
-        MetricSpec(
-            "group_members",
-            "群成员数",
-            MetricKind.STOCK,
-            "group_members",
-            "group_members",
-            unit="人",
-        ),
-        MetricSpec(
-            "conversions", "转化客户", MetricKind.FLOW, "conversions", "cum_conversions", unit="人"
-        ),
-        MetricSpec(
-            "deposits",
-            "新增存款",
-            MetricKind.FLOW,
-            "deposits_fen",
-            "cum_deposits_fen",
-            is_money=True,
-        ),
-    )
-}
 
 
 def period_values(
@@ -93,7 +35,8 @@ def period_values(
 ) -> dict[str, np.ndarray]:
     """Per outlet (indexed by outlet id): each metric over [start, end], by the rules above."""
     keys = keys or list(METRICS)
-    specs = [METRICS[k] for k in keys]
+    extras = [k for k in keys if k not in METRICS]
+    specs = [METRICS[k] for k in keys if k in METRICS]
     at_end = snapshots.state_at(session, end, directory.size, {s.snapshot_field for s in specs})
     flows = [s.snapshot_field for s in specs if s.kind is MetricKind.FLOW]
     before = (
@@ -110,7 +53,22 @@ def period_values(
             else current
         )
     values["reported"] = at_end.arrays["reported"]
+    if extras:
+        values.update(_registry_values(session, directory, start, end, extras))
     return values
+
+
+def _registry_values(
+    session: Session, directory: OutletDirectory, start: date, end: date, keys: list[str]
+) -> dict[str, np.ndarray]:
+    """Non-builtin registry metrics: their own snapshots, indexed by outlet id like the rest."""
+    from core.metrics import registry, series
+
+    found = registry.all_specs(session)
+    return {
+        key: series.period(session, "outlet", key, found[key].kind, start, end, directory.size)[0]
+        for key in keys
+    }
 
 
 @dataclass(frozen=True)

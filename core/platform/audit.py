@@ -50,6 +50,9 @@ class AuditAction(StrEnum):
     STAFF_HANDOVER = "staff.handover"
     EVENTS_IMPORT = "events.import"
     POSTER_EXPORT = "poster.export"
+    METRIC_DEF_SAVE = "metric_def.save"
+    STAFF_METRICS_IMPORT = "staff_metrics.import"
+    STAFF_TARGETS_IMPORT = "staff_targets.import"
 
     @property
     def label(self) -> str:
@@ -89,6 +92,9 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.STAFF_HANDOVER: "离职继承",
     AuditAction.EVENTS_IMPORT: "导入渠道事件",
     AuditAction.POSTER_EXPORT: "导出海报",
+    AuditAction.METRIC_DEF_SAVE: "修改指标库",
+    AuditAction.STAFF_METRICS_IMPORT: "导入员工指标",
+    AuditAction.STAFF_TARGETS_IMPORT: "导入员工目标",
 }
 
 

@@ -64,6 +64,8 @@ class Action(StrEnum):
     VIEW_CHANNEL_STATS = "codes.stats"
     MANAGE_POSTERS = "posters.manage"
     VIEW_DATA_QUALITY = "data_quality.view"
+    VIEW_STAFF_METRICS = "staff_metrics.view"
+    MANAGE_METRIC_REGISTRY = "metric_registry.manage"
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.MANAGE_POSTERS: ActionSpec(
         "制作海报", {ADMIN: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
     ),
+    # Staff boards (员工排行) name people: a manager sees their own outlet's staff only.
+    Action.VIEW_STAFF_METRICS: ActionSpec(
+        "查看员工排行",
+        {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, MANAGER: Scope.OUTLET},
+    ),
+    Action.MANAGE_METRIC_REGISTRY: ActionSpec("管理指标库", {ADMIN: _ALL}),
     Action.VIEW_DATA_QUALITY: ActionSpec(
         "查看数据质量", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY}
     ),

@@ -39,6 +39,14 @@ from db.models.org import (
     Staff,
     StaffRole,
 )
+from db.models.registry import (
+    MetricDef,
+    OutletMetricValue,
+    SeriesSnapshot,
+    StaffMetricValue,
+    StaffStint,
+    StaffTarget,
+)
 from db.models.wecom import OutboxState, WeComCallback, WeComOutbox, WeComStatus, WeComTag
 
 __all__ = [
@@ -67,11 +75,13 @@ __all__ = [
     "JobRun",
     "Merchant",
     "MerchantOutlet",
+    "MetricDef",
     "MetricSnapshot",
     "Notification",
     "OrgLevel",
     "OrgUnit",
     "OutboxState",
+    "OutletMetricValue",
     "PlanEvent",
     "PlanState",
     "PlanVersion",
@@ -79,9 +89,13 @@ __all__ = [
     "ReviewStage",
     "ReviewStageMember",
     "Role",
+    "SeriesSnapshot",
     "Staff",
     "StaffHandover",
+    "StaffMetricValue",
     "StaffRole",
+    "StaffStint",
+    "StaffTarget",
     "User",
     "WeComCallback",
     "WeComOutbox",

@@ -92,6 +92,11 @@ class Staff(SQLModel, table=True):
     active: bool = Field(default=True)
     left_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Changes on every update (a transfer, a departure): staff boards' cached directory
+    # compares max(updated_at) instead of reading every staff row. Bulk loads leave it NULL.
+    updated_at: datetime | None = Field(
+        default_factory=utcnow, index=True, sa_column_kwargs={"onupdate": utcnow}
+    )
 
 
 class Merchant(SQLModel, table=True):

@@ -52,6 +52,8 @@ EXPECTED: dict[Action, tuple] = {
     Action.MANAGE_CHANNEL_CODES: (PROV, None, CITY, None, PROV),
     Action.VIEW_CHANNEL_STATS: (PROV, PROV, CITY, OUTLET, PROV),
     Action.MANAGE_POSTERS: (PROV, None, CITY, None, PROV),
+    Action.VIEW_STAFF_METRICS: (PROV, PROV, CITY, OUTLET, None),
+    Action.MANAGE_METRIC_REGISTRY: (PROV, None, None, None, None),
 }
 ROLES = (A, R, P, M, D)
 

@@ -9,23 +9,25 @@ from ui import nav
 COMMON = ["首页", "消息通知", "网点排行", "市州排名"]
 CODES = ["渠道活码", "渠道转化"]
 POSTERS = [*CODES, "海报工坊"]
+STAFF = [*COMMON[:3], "员工排行", *COMMON[3:]]  # 员工排行 follows 网点排行
 EXPECTED_PAGES = {
     Role.ADMIN: [
-        *COMMON,
+        *STAFF,
         "活动设计",
         "活动方案",
         "联盟商户",
         *POSTERS,
         "数据导入",
         "数据质量",
+        "指标库",
         "审核与预算设置",
         "定时任务",
         "用户管理",
         "审计日志",
     ],
-    Role.PROVINCE_REVIEWER: [*COMMON, "活动方案", "方案审核", "联盟商户", *CODES, "数据质量"],
+    Role.PROVINCE_REVIEWER: [*STAFF, "活动方案", "方案审核", "联盟商户", *CODES, "数据质量"],
     Role.CITY_PLANNER: [
-        *COMMON,
+        *STAFF,
         "活动设计",
         "活动方案",
         "联盟商户",
@@ -33,7 +35,7 @@ EXPECTED_PAGES = {
         "数据导入",
         "数据质量",
     ],
-    Role.OUTLET_MANAGER: [*COMMON, *CODES],
+    Role.OUTLET_MANAGER: [*STAFF, *CODES],
     Role.DESIGNER: [*COMMON, "活动方案", "联盟商户", *POSTERS],
 }
 
