@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.platform.errors import DomainError
 from core.platform.permissions import Actor
+from core.platform.read_limits import DEFAULT_LIMITS, ReadLimits
 from core.platform.settings import get_settings
 from core.platform.tabular import RowProblem, read_file
 
@@ -49,12 +50,12 @@ def _session():
     return session_scope(get_settings().database_url)
 
 
-def _read_file(path: str) -> bytes:
-    """The file to import, refused unread when larger than an upload may be."""
+def _read_file(path: str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
+    """The file to import, refused unread when larger than the import accepts."""
     file = Path(path)
     if not file.is_file():
         raise DomainError(f"文件不存在：{path}")
-    return read_file(file)
+    return read_file(file, limits)
 
 
 def _print_problems(problems: Sequence[RowProblem]) -> None:
@@ -179,6 +180,26 @@ def _import_metrics(args: argparse.Namespace) -> int:
     data = _read_file(args.file)
     with _session() as session:
         report = import_metrics(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+@command(
+    "import-coupons",
+    "import coupon events (issued/claimed/redeemed/expired; all or nothing, by event id)",
+    _import_args,
+)
+def _import_coupons(args: argparse.Namespace) -> int:
+    from core.results.coupons import COUPON_LIMITS, import_coupons
+
+    data = _read_file(args.file, COUPON_LIMITS)
+    with _session() as session:
+        report = import_coupons(
             session,
             actor=_operator(),
             data=data,

@@ -1,4 +1,5 @@
-"""数据导入: upload daily outlet metrics (and, for admins, the org tree)."""
+"""数据导入: upload daily outlet metrics, coupon events, outlet targets (and, for admins,
+the org tree)."""
 
 import streamlit as st
 
@@ -6,15 +7,19 @@ from core.metrics.importing import IMPORT_COLUMNS, import_metrics
 from core.platform.org_import import COLUMNS as ORG_COLUMNS
 from core.platform.org_import import import_org
 from core.platform.permissions import Action, allowed
+from core.results.coupons import GRACE_DAYS, import_coupons
+from core.results.coupons import IMPORT_COLUMNS as COUPON_COLUMNS
 from ui import widgets
 
 actor = widgets.require(Action.IMPORT_METRICS)
 st.title("数据导入")
 
-tab_names = ["网点日报"] + (["机构树"] if allowed(actor, Action.IMPORT_ORG) else [])
-tabs = st.tabs(tab_names)
+kinds = ["网点日报"]
+kinds += ["权益券事件"] if allowed(actor, Action.IMPORT_COUPONS) else []
+kinds += ["机构树"] if allowed(actor, Action.IMPORT_ORG) else []
+tabs = dict(zip(kinds, st.tabs(kinds), strict=True))
 
-with tabs[0]:
+with tabs["网点日报"]:
     widgets.import_panel(
         key="metrics",
         columns=IMPORT_COLUMNS,
@@ -27,8 +32,23 @@ with tabs[0]:
         ),
     )
 
-if len(tabs) > 1:
-    with tabs[1]:
+if "权益券事件" in tabs:
+    with tabs["权益券事件"]:
+        widgets.import_panel(
+            key="coupons",
+            columns=COUPON_COLUMNS,
+            note=f"事件类型为 发放/领取/核销/过期；时间须在活动期内或结束后 {GRACE_DAYS} 天内；"
+            "券序号是方案中第几张权益券。同一事件编号重复导入会覆盖旧值；客户ID 加密后存储。",
+            template_name="权益券事件模板",
+            dry_run=True,
+            done="权益券事件已导入",
+            run=lambda session, data, name, dry_run, progress: import_coupons(
+                session, actor=actor, data=data, filename=name, dry_run=dry_run, progress=progress
+            ),
+        )
+
+if "机构树" in tabs:
+    with tabs["机构树"]:
         widgets.import_panel(
             key="org",
             columns=ORG_COLUMNS,

@@ -45,6 +45,9 @@ class AuditAction(StrEnum):
     STAFF_HANDOVER = "staff.handover"
     EVENTS_IMPORT = "events.import"
     POSTER_EXPORT = "poster.export"
+    COUPONS_IMPORT = "coupons.import"
+    TARGETS_IMPORT = "targets.import"
+    RETROSPECTIVE_FREEZE = "retrospective.freeze"
 
     @property
     def label(self) -> str:
@@ -80,6 +83,9 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.STAFF_HANDOVER: "离职继承",
     AuditAction.EVENTS_IMPORT: "导入渠道事件",
     AuditAction.POSTER_EXPORT: "导出海报",
+    AuditAction.COUPONS_IMPORT: "导入权益券事件",
+    AuditAction.TARGETS_IMPORT: "导入网点目标",
+    AuditAction.RETROSPECTIVE_FREEZE: "活动复盘定稿",
 }
 
 

@@ -64,6 +64,9 @@ class Action(StrEnum):
     VIEW_CHANNEL_STATS = "codes.stats"
     MANAGE_POSTERS = "posters.manage"
     VIEW_DATA_QUALITY = "data_quality.view"
+    IMPORT_COUPONS = "coupons.import"
+    IMPORT_TARGETS = "targets.import"
+    VIEW_RESULTS = "results.view"
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,12 @@ ACTIONS: dict[Action, ActionSpec] = {
     ),
     Action.VIEW_DATA_QUALITY: ActionSpec(
         "查看数据质量", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY}
+    ),
+    Action.IMPORT_COUPONS: ActionSpec("导入权益券事件", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    Action.IMPORT_TARGETS: ActionSpec("导入网点目标", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    # 复盘: planners their city's campaigns; reviewers and designers every campaign.
+    Action.VIEW_RESULTS: ActionSpec(
+        "查看活动复盘", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
     ),
     Action.VIEW_NOTIFICATIONS: ActionSpec(
         "查看消息",

@@ -52,6 +52,9 @@ EXPECTED: dict[Action, tuple] = {
     Action.MANAGE_CHANNEL_CODES: (PROV, None, CITY, None, PROV),
     Action.VIEW_CHANNEL_STATS: (PROV, PROV, CITY, OUTLET, PROV),
     Action.MANAGE_POSTERS: (PROV, None, CITY, None, PROV),
+    Action.IMPORT_COUPONS: (PROV, None, CITY, None, None),
+    Action.IMPORT_TARGETS: (PROV, None, CITY, None, None),
+    Action.VIEW_RESULTS: (PROV, PROV, CITY, None, PROV),
 }
 ROLES = (A, R, P, M, D)
 
