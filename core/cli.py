@@ -209,6 +209,43 @@ def _import_coupons(args: argparse.Namespace) -> int:
     return _report(report.ok, report.summary(), report.problems)
 
 
+def _retrospective_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--campaign", required=True, type=int, help="campaign id")
+    p.add_argument("--format", choices=["json", "table"], default="json")
+
+
+@command(
+    "retrospective",
+    "a campaign's results (复盘): spend, coupons, KPIs and uplift; money in fen",
+    _retrospective_args,
+)
+def _retrospective(args: argparse.Namespace) -> int:
+    import json
+
+    from core.results.retrospective import as_json, retrospective
+
+    with _session() as session:
+        report = retrospective(session, actor=_operator(), campaign_id=args.campaign)
+    data = as_json(report)
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(f"邮政出资（分）\t{data['spend_post_fen']}")
+    print(f"商户出资（分）\t{data['spend_merchant_fen']}")
+    print(f"领取\t{data['claimed']}")
+    print(f"核销\t{data['redeemed']}")
+    for metric, kpi in data["kpi"].items():
+        print(f"目标/实际 {metric}\t{kpi['target']}\t{kpi['actual']}")
+    for metric, u in data["uplift"].items():
+        figure = (
+            f"{u['per_outlet']}（{u['ci_low']} 至 {u['ci_high']}），合计 {u['total']}"
+            if u["per_outlet"] is not None
+            else report["uplift_reason"][metric]
+        )
+        print(f"提升 {metric}\t{figure}\t参与 {len(u['treated'])}\t对照 {len(u['control'])}")
+    return 0
+
+
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
     from core.metrics.values import METRICS
 

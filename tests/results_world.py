@@ -51,3 +51,32 @@ def coupon_csv(rows: list[tuple], header: str = COUPON_HEADER) -> bytes:
     for row in rows:
         out.write(",".join("" if v is None else str(v) for v in row) + "\n")
     return out.getvalue().encode("utf-8")
+
+
+def add_outlets(session: Session, county_code: str, prefix: str, count: int) -> list[str]:
+    """More outlets under a county (the uplift needs ten in each group)."""
+    from sqlmodel import select
+
+    from core.platform.org import recompute_ancestors
+    from db.models import OrgLevel, OrgUnit
+
+    county = session.exec(select(OrgUnit).where(OrgUnit.code == county_code)).one()
+    codes = [f"{prefix}{i:02d}" for i in range(count)]
+    for code in codes:
+        session.add(
+            OrgUnit(code=code, name=f"{code}支局", level=OrgLevel.OUTLET, parent_id=county.id)
+        )
+    session.flush()
+    recompute_ancestors(session)
+    session.commit()
+    return codes
+
+
+def metrics_file(rows: list[tuple]) -> bytes:
+    out = io.StringIO()
+    out.write(
+        "date,outlet_code,new_friends,total_friends,groups,group_members,conversions,deposits\n"
+    )
+    for day, code, friends, conversions, deposits_fen in rows:
+        out.write(f"{day},{code},{friends},100,1,10,{conversions},{deposits_fen / 100:.2f}\n")
+    return out.getvalue().encode()
