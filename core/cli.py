@@ -209,6 +209,26 @@ def _import_coupons(args: argparse.Namespace) -> int:
     return _report(report.ok, report.summary(), report.problems)
 
 
+@command(
+    "import-targets",
+    "import per-outlet targets for a period or a campaign (all or nothing)",
+    _import_args,
+)
+def _import_targets(args: argparse.Namespace) -> int:
+    from core.metrics.targets import import_targets
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_targets(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
 def _retrospective_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--campaign", required=True, type=int, help="campaign id")
     p.add_argument("--format", choices=["json", "table"], default="json")

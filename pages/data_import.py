@@ -4,6 +4,8 @@ the org tree)."""
 import streamlit as st
 
 from core.metrics.importing import IMPORT_COLUMNS, import_metrics
+from core.metrics.targets import IMPORT_COLUMNS as TARGET_COLUMNS
+from core.metrics.targets import import_targets
 from core.platform.org_import import COLUMNS as ORG_COLUMNS
 from core.platform.org_import import import_org
 from core.platform.permissions import Action, allowed
@@ -16,6 +18,7 @@ st.title("数据导入")
 
 kinds = ["网点日报"]
 kinds += ["权益券事件"] if allowed(actor, Action.IMPORT_COUPONS) else []
+kinds += ["网点目标"] if allowed(actor, Action.IMPORT_TARGETS) else []
 kinds += ["机构树"] if allowed(actor, Action.IMPORT_ORG) else []
 tabs = dict(zip(kinds, st.tabs(kinds), strict=True))
 
@@ -44,6 +47,22 @@ if "权益券事件" in tabs:
             done="权益券事件已导入",
             run=lambda session, data, name, dry_run, progress: import_coupons(
                 session, actor=actor, data=data, filename=name, dry_run=dry_run, progress=progress
+            ),
+        )
+
+if "网点目标" in tabs:
+    with tabs["网点目标"]:
+        widgets.import_panel(
+            key="targets",
+            columns=TARGET_COLUMNS,
+            note="每行一个网点一项指标（新增好友、转化客户或新增存款，存款单位为元）。"
+            "填写活动编号表示该活动期的目标，否则填写开始日期和结束日期。"
+            "同一期间、网点和指标重复导入会覆盖旧值；排行榜按这些目标计算完成率。",
+            template_name="网点目标模板",
+            dry_run=True,
+            done="网点目标已导入",
+            run=lambda session, data, name, dry_run, progress: import_targets(
+                session, actor=actor, data=data, filename=name, dry_run=dry_run
             ),
         )
 
