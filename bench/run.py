@@ -23,6 +23,7 @@ BENCHMARKS = {
     "posters": "bench.bench_posters",
     "events": "bench.bench_events",
     "flood": "bench.bench_flood",
+    "results": "bench.bench_results",
 }
 
 
