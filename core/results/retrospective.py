@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from core.campaigns.budget import COMMITTED_STATES
 from core.campaigns.design import CampaignDesign
+from core.campaigns.plans import campaign_scope
 from core.campaigns.targets import outlet_targets, target_outlets
 from core.metrics import snapshots
 from core.metrics.values import period_values
@@ -307,7 +308,7 @@ def attribution_chain(
     steps.append(
         {
             "step": "deposits",
-            "label": "参与网点活动期新增存款（分，无法按客户关联）",
+            "label": "参与网点活动期新增存款（无法按客户关联，不计流失）",
             "count": deposits_fen,
             "drop_pct": None,
         }
@@ -375,3 +376,27 @@ def freeze_ended(session: Session, actor: Actor) -> list[Campaign]:
                 dedupe_key=f"results-frozen:{campaign.id}",
             )
     return frozen
+
+
+def result_campaigns(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
+    """Campaigns (approved or later) whose 复盘 the actor may see, newest first."""
+    ensure_allowed(actor, Action.VIEW_RESULTS)
+    frozen = set(session.exec(select(Retrospective.campaign_id)).all())
+    query = (
+        select(Campaign)
+        .where(Campaign.state.in_(COMMITTED_STATES))
+        .where(campaign_scope(actor, Action.VIEW_RESULTS))
+        .order_by(Campaign.end_date.desc(), Campaign.id.desc())
+    )
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "city_id": c.city_id,
+            "start": c.start_date,
+            "end": c.end_date,
+            "state": c.state.label,
+            "frozen": c.id in frozen,
+        }
+        for c in session.exec(query)
+    ]

@@ -280,3 +280,23 @@ def test_the_freeze_job_stores_the_retrospective_once_and_notifies(session: Sess
     assert sum(n.user_id == planner for n in notes) == 1
     report = retrospective(session, actor=users[Role.ADMIN], campaign_id=cid)
     assert report["frozen_at"] is not None
+
+
+def test_the_pdf_and_the_workbook_open_and_hold_the_figures(session: Session, world) -> None:
+    from openpyxl import load_workbook
+
+    from core.results.report import pdf, xlsx
+
+    _, users, cid, _ = world
+    report = retrospective(session, actor=users[Role.ADMIN], campaign_id=cid)
+    book = load_workbook(__import__("io").BytesIO(xlsx(report)), read_only=True)
+    assert book.sheetnames[:4] == ["概况", "权益券", "目标完成", "提升效果"]
+    lines = list(book["权益券"].iter_rows(values_only=True))
+    assert sum(row[8] for row in lines[1:]) == report["spend_post_fen"] / 100
+    codes = [row[2] for row in book["参与与对照网点"].iter_rows(values_only=True)][1:]
+    assert set(codes) >= set(report["uplift"]["deposits"]["control"])
+    document = pdf(report)
+    if dump := __import__("os").environ.get("RESULTS_PDF_DUMP"):
+        __import__("pathlib").Path(dump).write_bytes(document)
+    assert document.startswith(b"%PDF") and b"/FontFile" in document
+    assert document.count(b"/Type /Page\n") + document.count(b"/Type /Page ") <= 2
