@@ -173,8 +173,8 @@ right.download_button(
 )
 if left.button("生成一页 PDF", key="res_pdf_make", icon=":material/picture_as_pdf:"):
     with st.spinner("正在生成 PDF…"):
-        st.session_state["res_pdf"] = (chosen, pdf(report))
-made = st.session_state.get("res_pdf")
+        st.session_state["res_pdf_bytes"] = (chosen, pdf(report))
+made = st.session_state.get("res_pdf_bytes")
 if made and made[0] == chosen:
     left.download_button(
         "下载 PDF",

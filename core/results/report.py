@@ -253,3 +253,32 @@ def _table(doc: Any, rows: list[tuple], widths: list[float], size: float = 9) ->
                 text = text[:-2] + "…"
             doc.cell(width, 5, text, border=1)
         doc.ln(5)
+
+
+def history_rows(reports: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One line per earlier 复盘, as the reviewer sees them beside a new plan."""
+    rows = []
+    for r in reports:
+        c, kpi, up = r["campaign"], r["kpi"], r["uplift"]["deposits"]
+        used = r["budget"]["used_pct"]
+        rows.append(
+            {
+                "活动": f"{c['name']}（编号 {c['id']}）",
+                "活动期": f"{c['start']} 至 {c['end']}",
+                "邮政出资": _yuan(r["spend_post_fen"]),
+                "预算使用率": "—" if used is None else f"{used:.1f}%",
+                "好友目标完成": _rate(kpi["new_friends"]),
+                "存款目标完成": _rate(kpi["deposits"]),
+                "每万元存款成本": _yuan(r["cost"]["per_wan_deposits_fen"]),
+                "存款提升/网点（95% 区间）": (
+                    f"{_yuan(up['per_outlet'])}（{_yuan(up['ci_low'])} 至 {_yuan(up['ci_high'])}）"
+                    if up["per_outlet"] is not None
+                    else "无估计"
+                ),
+            }
+        )
+    return rows
+
+
+def _rate(kpi: dict[str, int]) -> str:
+    return f"{100 * kpi['actual'] / kpi['target']:.0f}%" if kpi["target"] else "—"

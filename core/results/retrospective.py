@@ -335,20 +335,22 @@ def freeze(session: Session, *, actor: Actor, campaign: Campaign) -> bool:
     return True
 
 
-def city_history(
-    session: Session, *, actor: Actor, city_id: int, before_campaign: int | None = None
-) -> list[dict[str, Any]]:
-    """The city's last three frozen 复盘 (newest first), for a reviewer deciding a new plan."""
+def city_history(session: Session, *, actor: Actor, campaign_id: int) -> list[dict[str, Any]]:
+    """The last three frozen 复盘 of the campaign's city (newest first, the campaign itself
+    left out), for a reviewer deciding a new plan."""
     ensure_allowed(actor, Action.VIEW_RESULTS)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    ensure_allowed(actor, Action.VIEW_RESULTS, session.get(OrgUnit, campaign.city_id))
     query = (
         select(Retrospective)
         .join(Campaign, Campaign.id == Retrospective.campaign_id)
-        .where(Campaign.city_id == city_id)
+        .where(Campaign.city_id == campaign.city_id, Campaign.id != campaign.id)
         .order_by(Campaign.end_date.desc(), Campaign.id.desc())
+        .limit(3)
     )
-    if before_campaign is not None:
-        query = query.where(Campaign.id != before_campaign)
-    return [r.data for r in session.exec(query.limit(3))]
+    return [r.data for r in session.exec(query)]
 
 
 def freeze_ended(session: Session, actor: Actor) -> list[Campaign]:
