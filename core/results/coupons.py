@@ -16,7 +16,7 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import IO
 
 import sqlalchemy as sa
@@ -41,7 +41,7 @@ from core.platform.tabular import (
     stream_table,
 )
 from db.bulk import bulk_upsert
-from db.engine import write_transaction
+from db.engine import is_postgres, write_transaction
 from db.models import (
     Campaign,
     CouponEvent,
@@ -179,11 +179,17 @@ def _spool(records: Iterator[tuple], spool: IO[bytes]) -> int:
     return batches
 
 
-def _unspool(spool: IO[bytes], batches: int, now: datetime) -> Iterator[tuple]:
+def _unspool(spool: IO[bytes], batches: int, now: datetime, sqlite: bool) -> Iterator[tuple]:
     spool.seek(0)
     for _ in range(batches):
         for record in pickle.load(spool):
-            yield (*record, now)
+            if sqlite:
+                # The stored form of a UTC timestamp on SQLite, written here once per row
+                # (the bulk writer would memoise a million distinct values).
+                at = record[9].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                yield (*record[:9], at, now)
+            else:
+                yield (*record, now)
 
 
 def _write(
@@ -198,7 +204,7 @@ def _write(
             "coupon_event",
             _WRITE_COLUMNS,
             ("event_id",),
-            _unspool(spool, batches, utcnow()),
+            _unspool(spool, batches, utcnow(), not is_postgres(session)),
         )
         report.created = session.execute(count).scalar_one() - before
         report.replaced = report.rows - report.created
@@ -230,6 +236,7 @@ class _RowValidator:
         self.session = session
         self.problems = problems
         self.window = DateWindow.current()
+        self.earliest_at = datetime.combine(self.window.earliest, time(0), tzinfo=SHANGHAI)
         self.city_id = (
             actor.city_id if scope_of(actor, Action.IMPORT_COUPONS) is Scope.CITY else None
         )
@@ -413,6 +420,8 @@ class _RowValidator:
                 moment = datetime.fromisoformat(value).replace(tzinfo=SHANGHAI)
             except ValueError:
                 moment = None
+            if moment is not None and self.earliest_at <= moment <= self.window.now:
+                return moment
             if moment is not None:
                 return self.window.check_moment(moment)
         if isinstance(value, datetime):
