@@ -259,7 +259,15 @@ def _mapped_cells(
 ) -> tuple[dict[str, object] | None, int]:
     """The row's cells by column key and the characters of text they hold, or None when a
     cell is refused (a formula without its value, a cell over `max_cell_chars`)."""
-    cells: dict[str, object] = {}
+    if type(values) is list:
+        # A CSV row holds only text: the common case, without the per-cell checks below
+        # unless a cell is too long.
+        width = len(values)
+        cells = {key: values[pos] if pos < width else None for key, pos in positions.items()}
+        lengths = [len(v) for v in cells.values() if v is not None]
+        if max(lengths, default=0) <= limits.max_cell_chars:
+            return cells, sum(lengths)
+    cells = {}
     chars = 0
     refused = False
     for key, pos in positions.items():
