@@ -274,31 +274,31 @@ def attribution_chain(
         )
         return query.where(ChannelEvent.code_id.in_(codes)) if on_campaign_codes else query
 
-    def coupons(kind: CouponEventKind) -> sa.Select:
-        return sa.select(CouponEvent.customer).where(
-            CouponEvent.campaign_id == campaign.id, CouponEvent.kind == kind
+    def customers(query: sa.Select) -> set[str]:
+        # Each step is one plain query; the joins are set intersections here (nested IN
+        # subqueries make PostgreSQL pick nested loops over freshly loaded tables).
+        return set(session.execute(query.distinct()).scalars()) - {""}
+
+    def coupons(kind: CouponEventKind) -> set[str]:
+        return customers(
+            sa.select(CouponEvent.customer).where(
+                CouponEvent.campaign_id == campaign.id, CouponEvent.kind == kind
+            )
         )
 
     scans = session.execute(
         sa.select(sa.func.count()).select_from(channel(EventType.SCAN).subquery())
     ).scalar_one()
-    friends = channel(EventType.ADD_FRIEND).where(ChannelEvent.customer != "")
-    claimed = coupons(CouponEventKind.CLAIMED).where(CouponEvent.customer.in_(friends))
-    redeemed = coupons(CouponEventKind.REDEEMED).where(CouponEvent.customer.in_(claimed))
-    converted = channel(EventType.CONVERT, on_campaign_codes=False).where(
-        ChannelEvent.customer.in_(redeemed)
-    )
-
-    def distinct(query: sa.Select) -> int:
-        sub = query.distinct().subquery()
-        return session.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
-
+    friends = customers(channel(EventType.ADD_FRIEND))
+    claimed = friends & coupons(CouponEventKind.CLAIMED)
+    redeemed = claimed & coupons(CouponEventKind.REDEEMED)
+    converted = redeemed & customers(channel(EventType.CONVERT, on_campaign_codes=False))
     counts = [
         ("scans", "扫码次数（活动活码）", scans),
-        ("friends", "经活动活码添加的好友（人）", distinct(friends)),
-        ("claimed", "其中领取了本活动权益券（人）", distinct(claimed)),
-        ("redeemed", "其中核销了权益券（人）", distinct(redeemed)),
-        ("conversions", "其中成为金融客户（人）", distinct(converted)),
+        ("friends", "经活动活码添加的好友（人）", len(friends)),
+        ("claimed", "其中领取了本活动权益券（人）", len(claimed)),
+        ("redeemed", "其中核销了权益券（人）", len(redeemed)),
+        ("conversions", "其中成为金融客户（人）", len(converted)),
     ]
     steps, previous = [], None
     for key, label, count in counts:

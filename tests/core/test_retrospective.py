@@ -300,3 +300,47 @@ def test_the_pdf_and_the_workbook_open_and_hold_the_figures(session: Session, wo
         __import__("pathlib").Path(dump).write_bytes(document)
     assert document.startswith(b"%PDF") and b"/FontFile" in document
     assert document.count(b"/Type /Page\n") + document.count(b"/Type /Page ") <= 2
+
+
+def test_the_chain_joins_friends_coupons_and_conversions_on_the_hashed_customer(
+    session: Session, world
+) -> None:
+    from datetime import datetime as dt
+
+    from core.channels.events import NewEvent, add_events, hash_customer
+    from core.platform.clock import SHANGHAI
+    from db.models import AssignmentRule, ChannelCode, ChannelType, EventType
+
+    tree, users, cid, _ = world
+    code = ChannelCode(
+        slug="res1",
+        name="活动码",
+        channel_type=ChannelType.COUNTER,
+        outlet_id=tree.outlets["O111"].id,
+        city_id=tree.cities["C1"].id,
+        campaign_id=cid,
+        rule=AssignmentRule.ROUND_ROBIN,
+    )
+    session.add(code)
+    session.commit()
+    at = dt(2026, 11, 3, 10, tzinfo=SHANGHAI)
+    events = [NewEvent(code, at.replace(minute=m), EventType.SCAN, "", None) for m in range(5)]
+    # cust0..cust3 added as friends; the fixture's coupons: cust{i % 90} claim when i % 3 == 0,
+    # redeem when i % 3 == 1, so cust1 and cust2 (i = 1, 91 / 2, 182...) redeem, cust0, cust3 claim
+    events += [
+        NewEvent(code, at, EventType.ADD_FRIEND, hash_customer(f"cust{i}"), None) for i in range(4)
+    ]
+    events += [
+        NewEvent(code, at, EventType.CONVERT, hash_customer(f"cust{i}"), None) for i in range(4)
+    ]
+    add_events(session, events, "import")
+    session.commit()
+    report = retrospective(session, actor=users[Role.ADMIN], campaign_id=cid)
+    chain = {s["step"]: s["count"] for s in report["chain"]}
+    events_by = session.exec(select(CouponEvent)).all()
+    hashed = {hash_customer(f"cust{i}"): i for i in range(4)}
+    claimed = {e.customer for e in events_by if e.kind == "claimed" and e.customer in hashed}
+    redeemed = {e.customer for e in events_by if e.kind == "redeemed" and e.customer in claimed}
+    assert chain["scans"] == 5 and chain["friends"] == 4
+    assert chain["claimed"] == len(claimed) and chain["redeemed"] == len(redeemed)
+    assert chain["conversions"] == len(redeemed)
