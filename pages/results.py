@@ -25,7 +25,11 @@ if not campaigns:
 ids = [c["id"] for c in campaigns]
 by_id = {c["id"]: c for c in campaigns}
 wanted = st.query_params.get("campaign", "")
-index = ids.index(int(wanted)) if wanted.isdigit() and int(wanted) in by_id else 0
+# Without a link to one campaign, open the newest ended (frozen) 复盘: a campaign that just
+# started has nothing to show yet.
+frozen = [i for i in ids if by_id[i]["frozen"]]
+default = frozen[0] if frozen else ids[0]
+index = ids.index(int(wanted) if wanted.isdigit() and int(wanted) in by_id else default)
 chosen = st.selectbox(
     "活动",
     ids,

@@ -127,5 +127,15 @@ def sentence(uplift: Uplift, label: str, unit: str, fmt=lambda v: f"{v:,.2f}") -
         f"{label}：与同期未参加活动的 {len(uplift.control)} 个网点相比，参与活动的 "
         f"{len(uplift.treated)} 个网点平均每个{direction}了 {fmt(abs(uplift.per_outlet))}{unit}"
         f"（95% 区间 {fmt(uplift.ci_low)} 至 {fmt(uplift.ci_high)}{unit}），"
-        f"合计约 {fmt(uplift.total)}{unit}；区间跨过 0 时说明提升并不确定。"
+        f"合计约 {fmt(uplift.total)}{unit}；{_certainty(uplift)}"
     )
+
+
+def _certainty(uplift: Uplift) -> str:
+    if (
+        uplift.ci_low is not None
+        and uplift.ci_high is not None
+        and uplift.ci_low <= 0 <= uplift.ci_high
+    ):
+        return "区间跨过 0，这个差别可能只是偶然，不能认定活动带来了提升。"
+    return "区间不含 0，这个差别不大像是偶然。"
