@@ -235,7 +235,9 @@ def _iter_rows(
             raise FileFormatError(
                 f"第 {line} 行：单元格总数超过上限（{limits.max_cells:,} 个），请拆分后分批导入"
             )
-        if all(_blank(v) for v in _values(values)):
+        # A CSV row whose first cell has content is not blank: no need to look at the rest.
+        starts_with_content = type(values) is list and values and values[0].strip()
+        if not starts_with_content and all(_blank(v) for v in _values(values)):
             continue
         cells, chars = _mapped_cells(line, values, positions, labels, limits, table.problems)
         if cells is None:

@@ -56,6 +56,7 @@ ProgressFn = Callable[[float, str], None]
 # Coupons are redeemed and reported after the last rights day: a week's grace.
 GRACE_DAYS = 7
 SPOOL_BATCH = 20_000
+HASH_MEMO = 100_000
 # A coupon file is the one import that needs a million rows (DESIGN.md: an import that
 # needs more passes its own limits); the cells stay bounded as everywhere.
 COUPON_LIMITS = ReadLimits(max_bytes=200 * MB, max_rows=1_200_000, max_cells=13_000_000)
@@ -249,6 +250,7 @@ class _RowValidator:
         self.merchants = dict(session.execute(sa.select(Merchant.id, Merchant.city_id)).all())
         self.rules: dict[object, _CampaignRule | str] = {}
         self.seen: dict[str, int] = {}
+        self.hashes: dict[str, str] = {}
         self.campaigns_seen: set[int] = set()
         self.rows = 0
 
@@ -289,12 +291,21 @@ class _RowValidator:
             line_no,
             outlet_id,
             merchant_id,
-            hash_customer(customer),
+            self._hashed(customer),
             kind.value,
             face,
             discount,
             moment,
         )
+
+    def _hashed(self, customer: str) -> str:
+        # A customer claims and then redeems: remember recent hashes (bounded memory).
+        hashed = self.hashes.get(customer)
+        if hashed is None:
+            if len(self.hashes) >= HASH_MEMO:
+                self.hashes.clear()
+            hashed = self.hashes[customer] = hash_customer(customer)
+        return hashed
 
     def _problem(self, row: Row, key: str, reason: str) -> None:
         self.problems.append(RowProblem(row.line, _LABELS[key], _show(row.cells.get(key)), reason))
