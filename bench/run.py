@@ -26,6 +26,7 @@ BENCHMARKS = {
     "pages": "bench.pages",  # Chromium through every page of every role
     "load": "bench.load",  # many managers through Streamlit's websocket protocol
     "staff": "bench.bench_staff",
+    "results": "bench.bench_results",
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.platform.errors import DomainError
 from core.platform.permissions import Actor
+from core.platform.read_limits import DEFAULT_LIMITS, ReadLimits
 from core.platform.settings import get_settings
 from core.platform.tabular import RowProblem, read_file
 
@@ -49,12 +50,12 @@ def _session():
     return session_scope(get_settings().database_url)
 
 
-def _read_file(path: str) -> bytes:
-    """The file to import, refused unread when larger than an upload may be."""
+def _read_file(path: str, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
+    """The file to import, refused unread when larger than the import accepts."""
     file = Path(path)
     if not file.is_file():
         raise DomainError(f"文件不存在：{path}")
-    return read_file(file)
+    return read_file(file, limits)
 
 
 def _print_problems(problems: Sequence[RowProblem]) -> None:
@@ -186,6 +187,83 @@ def _import_metrics(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
     return _report(report.ok, report.summary(), report.problems)
+
+
+@command(
+    "import-coupons",
+    "import coupon events (issued/claimed/redeemed/expired; all or nothing, by event id)",
+    _import_args,
+)
+def _import_coupons(args: argparse.Namespace) -> int:
+    from core.results.coupons import COUPON_LIMITS, import_coupons
+
+    data = _read_file(args.file, COUPON_LIMITS)
+    with _session() as session:
+        report = import_coupons(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+@command(
+    "import-targets",
+    "import per-outlet targets for a period or a campaign (all or nothing)",
+    _import_args,
+)
+def _import_targets(args: argparse.Namespace) -> int:
+    from core.metrics.targets import import_targets
+
+    data = _read_file(args.file)
+    with _session() as session:
+        report = import_targets(
+            session,
+            actor=_operator(),
+            data=data,
+            filename=Path(args.file).name,
+            dry_run=args.dry_run,
+        )
+    return _report(report.ok, report.summary(), report.problems)
+
+
+def _retrospective_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--campaign", required=True, type=int, help="campaign id")
+    p.add_argument("--format", choices=["json", "table"], default="json")
+
+
+@command(
+    "retrospective",
+    "a campaign's results (复盘): spend, coupons, KPIs and uplift; money in fen",
+    _retrospective_args,
+)
+def _retrospective(args: argparse.Namespace) -> int:
+    import json
+
+    from core.results.retrospective import as_json, retrospective
+
+    with _session() as session:
+        report = retrospective(session, actor=_operator(), campaign_id=args.campaign)
+    data = as_json(report)
+    if args.format == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    print(f"邮政出资（分）\t{data['spend_post_fen']}")
+    print(f"商户出资（分）\t{data['spend_merchant_fen']}")
+    print(f"领取\t{data['claimed']}")
+    print(f"核销\t{data['redeemed']}")
+    for metric, kpi in data["kpi"].items():
+        print(f"目标/实际 {metric}\t{kpi['target']}\t{kpi['actual']}")
+    for metric, u in data["uplift"].items():
+        figure = (
+            f"{u['per_outlet']}（{u['ci_low']} 至 {u['ci_high']}），合计 {u['total']}"
+            if u["per_outlet"] is not None
+            else report["uplift_reason"][metric]
+        )
+        print(f"提升 {metric}\t{figure}\t参与 {len(u['treated'])}\t对照 {len(u['control'])}")
+    return 0
 
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:

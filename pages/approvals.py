@@ -13,8 +13,10 @@ from core.platform.clock import format_timestamp
 from core.platform.errors import DomainError
 from core.platform.org import cities
 from core.platform.permissions import Action
+from core.results.report import history_rows
+from core.results.retrospective import city_history
 from db.models import CAMPAIGN_KIND_LABELS, CampaignKind, PlanState
-from ui import plan_detail, plan_view, selection, widgets
+from ui import nav, plan_detail, plan_view, selection, widgets
 from ui.text import md
 
 actor = widgets.require(Action.REVIEW_PLANS)
@@ -118,6 +120,17 @@ for warning in detail.budget.warnings():
     st.error(warning, icon=":material/account_balance_wallet:")
 
 plan_detail.show(detail, actor, key="review_detail")
+
+with widgets.db() as session:
+    history = city_history(session, actor=actor, campaign_id=row.campaign_id)
+with st.expander(
+    f"{md(row.city)}近三次活动复盘", expanded=bool(history), icon=":material/assessment:"
+):
+    if history:
+        st.dataframe(pd.DataFrame(history_rows(history)), hide_index=True, key="review_history")
+        nav.link_to(actor, "results", query_params={"campaign": str(history[0]["campaign"]["id"])})
+    else:
+        st.caption("该市还没有已结束并定稿的活动复盘。")
 
 st.divider()
 if not row.mine:

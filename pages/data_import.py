@@ -1,4 +1,5 @@
-"""数据导入: upload daily outlet metrics (and, for admins, the org tree)."""
+"""数据导入: upload daily outlet metrics, coupon events, outlet targets (and, for admins,
+the org tree)."""
 
 import streamlit as st
 
@@ -7,25 +8,30 @@ from core.metrics.registry import Level
 from core.metrics.registry_columns import extra_columns, registry_extras
 from core.metrics.staff_importing import KEY_COLUMNS as STAFF_KEY_COLUMNS
 from core.metrics.staff_importing import import_staff_metrics
-from core.metrics.staff_targets import COLUMNS as TARGET_COLUMNS
+from core.metrics.staff_targets import COLUMNS as STAFF_TARGET_COLUMNS
 from core.metrics.staff_targets import import_staff_targets
+from core.metrics.targets import IMPORT_COLUMNS as TARGET_COLUMNS
+from core.metrics.targets import import_targets
 from core.platform.org_import import COLUMNS as ORG_COLUMNS
 from core.platform.org_import import import_org
 from core.platform.permissions import Action, allowed
+from core.results.coupons import GRACE_DAYS, import_coupons
+from core.results.coupons import IMPORT_COLUMNS as COUPON_COLUMNS
 from ui import widgets
 
 actor = widgets.require(Action.IMPORT_METRICS)
 st.title("数据导入")
 
-tab_names = ["网点日报", "员工日报", "员工目标"] + (
-    ["机构树"] if allowed(actor, Action.IMPORT_ORG) else []
-)
-tabs = st.tabs(tab_names)
+kinds = ["网点日报", "员工日报", "员工目标"]
+kinds += ["权益券事件"] if allowed(actor, Action.IMPORT_COUPONS) else []
+kinds += ["网点目标"] if allowed(actor, Action.IMPORT_TARGETS) else []
+kinds += ["机构树"] if allowed(actor, Action.IMPORT_ORG) else []
+tabs = dict(zip(kinds, st.tabs(kinds), strict=True))
 with widgets.db() as session:
     outlet_extras = extra_columns(registry_extras(session, Level.OUTLET))
     staff_metrics = extra_columns(registry_extras(session, Level.STAFF))
 
-with tabs[0]:
+with tabs["网点日报"]:
     widgets.import_panel(
         key="metrics",
         columns=[*IMPORT_COLUMNS, *outlet_extras],
@@ -38,7 +44,7 @@ with tabs[0]:
         ),
     )
 
-with tabs[1]:
+with tabs["员工日报"]:
     widgets.import_panel(
         key="staff_metrics",
         columns=[*STAFF_KEY_COLUMNS, *staff_metrics],
@@ -51,10 +57,10 @@ with tabs[1]:
         ),
     )
 
-with tabs[2]:
+with tabs["员工目标"]:
     widgets.import_panel(
         key="staff_targets",
-        columns=TARGET_COLUMNS,
+        columns=STAFF_TARGET_COLUMNS,
         note="指标填编码或中文名称；金额类目标按元填写。同一员工、指标和开始日期重复导入会覆盖旧值。",
         template_name="员工目标模板",
         dry_run=True,
@@ -63,8 +69,39 @@ with tabs[2]:
         ),
     )
 
-if len(tabs) > 3:
-    with tabs[3]:
+if "权益券事件" in tabs:
+    with tabs["权益券事件"]:
+        widgets.import_panel(
+            key="coupons",
+            columns=COUPON_COLUMNS,
+            note=f"事件类型为 发放/领取/核销/过期；时间须在活动期内或结束后 {GRACE_DAYS} 天内；"
+            "券序号是方案中第几张权益券。同一事件编号重复导入会覆盖旧值；客户ID 加密后存储。",
+            template_name="权益券事件模板",
+            dry_run=True,
+            done="权益券事件已导入",
+            run=lambda session, data, name, dry_run, progress: import_coupons(
+                session, actor=actor, data=data, filename=name, dry_run=dry_run, progress=progress
+            ),
+        )
+
+if "网点目标" in tabs:
+    with tabs["网点目标"]:
+        widgets.import_panel(
+            key="targets",
+            columns=TARGET_COLUMNS,
+            note="每行一个网点一项指标（新增好友、转化客户或新增存款，存款单位为元）。"
+            "填写活动编号表示该活动期的目标，否则填写开始日期和结束日期。"
+            "同一期间、网点和指标重复导入会覆盖旧值；排行榜按这些目标计算完成率。",
+            template_name="网点目标模板",
+            dry_run=True,
+            done="网点目标已导入",
+            run=lambda session, data, name, dry_run, progress: import_targets(
+                session, actor=actor, data=data, filename=name, dry_run=dry_run
+            ),
+        )
+
+if "机构树" in tabs:
+    with tabs["机构树"]:
         widgets.import_panel(
             key="org",
             columns=ORG_COLUMNS,

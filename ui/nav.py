@@ -37,6 +37,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/campaigns.py", "活动设计", ":material/edit_calendar:", "design", "活动", Action.MANAGE_CAMPAIGNS),
     PageSpec("pages/plans.py", "活动方案", ":material/event_note:", "plans", "活动", Action.VIEW_CAMPAIGNS),
     PageSpec("pages/approvals.py", "方案审核", ":material/fact_check:", "approvals", "活动", Action.REVIEW_PLANS),
+    PageSpec("pages/results.py", "活动复盘", ":material/assessment:", "results", "活动", Action.VIEW_RESULTS),
     PageSpec("pages/merchants.py", "联盟商户", ":material/storefront:", "merchants", "活动", Action.VIEW_MERCHANTS),
     PageSpec("pages/codes.py", "渠道活码", ":material/qr_code_2:", "codes", "渠道与海报", Action.VIEW_CHANNEL_CODES),
     PageSpec("pages/funnel.py", "渠道转化", ":material/filter_alt:", "funnel", "渠道与海报", Action.VIEW_CHANNEL_STATS),

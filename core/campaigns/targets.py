@@ -17,6 +17,7 @@ from db.models import (
     Campaign,
     OrgLevel,
     OrgUnit,
+    OutletTarget,
     PlanState,
 )
 
@@ -73,11 +74,24 @@ def board_campaigns(session: Session, *, actor: Actor) -> list[CampaignPeriod]:
 
 
 def outlet_targets(session: Session, *, campaign_id: int, metric: str) -> dict[int, int]:
-    """Each target outlet's share of the campaign's KPI for `metric` (rounded up), or {}."""
+    """Each outlet's target for `metric` over the campaign: the imported per-outlet targets
+    (core/metrics/targets.py) of the campaign, or of exactly its period, when there are
+    any; otherwise each target outlet's share of the campaign's KPI (rounded up), or {}."""
     field_name = KPI_OF_METRIC.get(metric)
     campaign = session.get(Campaign, campaign_id)
     if field_name is None or campaign is None:
         return {}
+    for key in (
+        f"campaign:{campaign.id}",
+        f"{campaign.start_date.isoformat()}/{campaign.end_date.isoformat()}",
+    ):
+        imported = session.exec(
+            select(OutletTarget.outlet_id, OutletTarget.target).where(
+                OutletTarget.period_key == key, OutletTarget.metric == metric
+            )
+        ).all()
+        if imported:
+            return {oid: int(target) for oid, target in imported}
     design = CampaignDesign.model_validate(campaign.design)
     outlets = target_outlets(session, design)
     total = getattr(design, field_name)

@@ -30,6 +30,7 @@ from core.demo.data import (
     ROAD_SUFFIX,
     SURNAMES,
 )
+from core.demo.results import seed_results
 from core.demo.staff_metrics import seed_registry_metrics
 from core.metrics import snapshots
 from core.platform import audit
@@ -78,6 +79,7 @@ class SeedSummary:
     metric_rows: int = 0
     accounts: int = 0
     campaigns: int = 0
+    coupon_events: int = 0
     codes: int = 0
     skipped: bool = False
 
@@ -132,6 +134,8 @@ def seed_demo(
     summary.campaigns = seed_campaigns(session, end_date + timedelta(days=1))
     say("生成渠道活码与转化数据…")
     summary.codes = seed_channels(session, end_date)
+    say("生成活动权益券数据与复盘…")
+    summary.coupon_events = seed_results(session, end_date, seed)
     if not summary.skipped:
         say("生成排名走势与数据质量检查…")
         _history(session, end_date, min(days, 60))

@@ -23,6 +23,8 @@ from core.platform import notifications
 from core.platform.clock import SHANGHAI
 from core.platform.directory import outlet_directory
 from core.platform.permissions import Actor
+from core.results import retrospective as results
+from core.results import spend as results_spend
 from db.engine import write_transaction
 from db.models import Campaign, PlanState, RankSnapshot, Role, User
 
@@ -156,6 +158,19 @@ def dead_codes(session: Session, actor: Actor, scheduled_for: datetime) -> str:
     return f"提醒 {sent} 个失效活码的负责人"
 
 
+def spend_alerts(session: Session, actor: Actor, scheduled_for: datetime) -> str:
+    """Planner and reviewers hear once when a campaign's spend passes 90 % and 100 %."""
+    with write_transaction(session):
+        sent = results_spend.spend_alerts(session)
+    return f"支出预警 {sent} 人次"
+
+
+def results_freeze(session: Session, actor: Actor, scheduled_for: datetime) -> str:
+    """The 复盘 of each campaign that has ended is frozen once, and its people told."""
+    frozen = results.freeze_ended(session, actor)
+    return f"{len(frozen)} 个活动的复盘已定稿" if frozen else "没有新结束的活动"
+
+
 JOB_LIST = [
     JobSpec("campaign_dates", "活动按日期开始与结束", time(0, 10), campaign_dates),
     JobSpec("rank_snapshot", "每日排名快照", time(3, 0), rank_snapshot),
@@ -163,6 +178,9 @@ JOB_LIST = [
     JobSpec("dead_codes", "失效活码提醒", time(8, 0), dead_codes),
     JobSpec("rights_day_reminders", "权益日前一天提醒网点", time(9, 0), rights_day_reminders),
     JobSpec("approval_sla", "审核超时提醒", time(9, 30), approval_sla, weekdays_only=True),
+    JobSpec("spend_alerts", "活动支出达预算 90%/100% 提醒", time(8, 30), spend_alerts),
+    # After campaign_dates (00:10) has ended the campaigns of the day.
+    JobSpec("results_freeze", "活动结束后复盘定稿", time(1, 0), results_freeze),
 ]
 for _spec in JOB_LIST:
     job(_spec)

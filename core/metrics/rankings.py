@@ -187,7 +187,12 @@ def rank_scope(
 
 def _targets(session: Session, actor: Actor, query: BoardQuery) -> dict[int, int]:
     if query.campaign_id is None:
-        return {}
+        # Imported per-outlet targets of exactly this period, when there are any.
+        from core.metrics.targets import period_targets
+
+        return period_targets(
+            session, start=query.period.start, end=query.period.end, metric=query.metric
+        )
     from core.campaigns.plans import ensure_campaign_allowed, load_campaign
     from core.campaigns.targets import outlet_targets
 

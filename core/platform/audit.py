@@ -53,6 +53,9 @@ class AuditAction(StrEnum):
     METRIC_DEF_SAVE = "metric_def.save"
     STAFF_METRICS_IMPORT = "staff_metrics.import"
     STAFF_TARGETS_IMPORT = "staff_targets.import"
+    COUPONS_IMPORT = "coupons.import"
+    TARGETS_IMPORT = "targets.import"
+    RETROSPECTIVE_FREEZE = "retrospective.freeze"
 
     @property
     def label(self) -> str:
@@ -95,6 +98,9 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.METRIC_DEF_SAVE: "修改指标库",
     AuditAction.STAFF_METRICS_IMPORT: "导入员工指标",
     AuditAction.STAFF_TARGETS_IMPORT: "导入员工目标",
+    AuditAction.COUPONS_IMPORT: "导入权益券事件",
+    AuditAction.TARGETS_IMPORT: "导入网点目标",
+    AuditAction.RETROSPECTIVE_FREEZE: "活动复盘定稿",
 }
 
 

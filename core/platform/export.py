@@ -84,38 +84,47 @@ def to_csv_bytes(header: Sequence[str], rows: Rows) -> bytes:
 
 def to_xlsx_bytes(header: Sequence[str], rows: Rows, *, sheet: str = "Sheet1") -> bytes:
     """An XLSX download: one sheet, a bold header row, text always stored as text."""
+    return to_xlsx_workbook([(sheet, header, rows)])
+
+
+def to_xlsx_workbook(sheets: Sequence[tuple[str, Sequence[str], Rows]]) -> bytes:
+    """An XLSX workbook of several sheets (name, header, rows), each encoded like
+    `to_xlsx_bytes`."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     book = Workbook(write_only=True)
-    worksheet = book.create_sheet(sheet)
     bold = Font(bold=True)
+    for sheet, header, rows in sheets:
+        worksheet = book.create_sheet(sheet)
 
-    def text_cell(value: str, font: Font | None = None) -> WriteOnlyCell:
-        item = WriteOnlyCell(worksheet, value=value)
-        item.data_type = "s"  # "#N/A" and the like would otherwise be typed error codes
-        if font:
-            item.font = font
-        return item
+        def text_cell(value: str, font: Font | None = None, worksheet=worksheet) -> WriteOnlyCell:
+            item = WriteOnlyCell(worksheet, value=value)
+            item.data_type = "s"  # "#N/A" and the like would otherwise be typed error codes
+            if font:
+                item.font = font
+            return item
 
-    def cell(value: Cell) -> Cell | WriteOnlyCell:
-        if not isinstance(value, str):
-            return value
-        # openpyxl refuses control characters; dropping them may uncover a formula start.
-        text = safe_text(ILLEGAL_CHARACTERS_RE.sub("", value))
-        # A plain str is much cheaper than a cell object, and openpyxl types it as a string
-        # unless it starts with "=" (safe_text saw to that) or is an error code.
-        return text_cell(text) if text.startswith("#") else text
+        def cell(value: Cell, text_cell=text_cell) -> Cell | WriteOnlyCell:
+            if not isinstance(value, str):
+                return value
+            # openpyxl refuses control characters; dropping them may uncover a formula start.
+            text = safe_text(ILLEGAL_CHARACTERS_RE.sub("", value))
+            # A plain str is much cheaper than a cell object, and openpyxl types it as a
+            # string unless it starts with "=" (safe_text saw to that) or is an error code.
+            return text_cell(text) if text.startswith("#") else text
 
-    def header_cell(value: Cell) -> WriteOnlyCell:
-        return text_cell(safe_text(ILLEGAL_CHARACTERS_RE.sub("", str(value or ""))), bold)
-
-    safe = iter(_safe_rows(header, rows))
-    worksheet.append([header_cell(value) for value in next(safe)])
-    for row in safe:
-        worksheet.append([cell(value) for value in row])
+        safe = iter(_safe_rows(header, rows))
+        worksheet.append(
+            [
+                text_cell(safe_text(ILLEGAL_CHARACTERS_RE.sub("", str(v or ""))), bold)
+                for v in next(safe)
+            ]
+        )
+        for row in safe:
+            worksheet.append([cell(value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

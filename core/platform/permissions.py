@@ -66,6 +66,9 @@ class Action(StrEnum):
     VIEW_DATA_QUALITY = "data_quality.view"
     VIEW_STAFF_METRICS = "staff_metrics.view"
     MANAGE_METRIC_REGISTRY = "metric_registry.manage"
+    IMPORT_COUPONS = "coupons.import"
+    IMPORT_TARGETS = "targets.import"
+    VIEW_RESULTS = "results.view"
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,12 @@ ACTIONS: dict[Action, ActionSpec] = {
     Action.MANAGE_METRIC_REGISTRY: ActionSpec("管理指标库", {ADMIN: _ALL}),
     Action.VIEW_DATA_QUALITY: ActionSpec(
         "查看数据质量", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY}
+    ),
+    Action.IMPORT_COUPONS: ActionSpec("导入权益券事件", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    Action.IMPORT_TARGETS: ActionSpec("导入网点目标", {ADMIN: _ALL, PLANNER: Scope.CITY}),
+    # 复盘: planners their city's campaigns; reviewers and designers every campaign.
+    Action.VIEW_RESULTS: ActionSpec(
+        "查看活动复盘", {ADMIN: _ALL, REVIEWER: _ALL, PLANNER: Scope.CITY, DESIGNER: _ALL}
     ),
     Action.VIEW_NOTIFICATIONS: ActionSpec(
         "查看消息",

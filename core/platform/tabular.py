@@ -188,9 +188,37 @@ def _check_size(size: int, limits: ReadLimits) -> None:
         )
 
 
+def stream_table(
+    data: bytes,
+    filename: str,
+    columns: Sequence[Column],
+    table: Table,
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> Iterator[Row]:
+    """`read_table` for files too large to hold as rows (a million coupon events): yields
+    each row as it is read, and puts the problems and ignored columns on `table` (whose
+    `rows` stay empty). A file-level refusal met part-way is added as a line-0 problem and
+    ends the stream: the caller must then discard what it took (an all-or-nothing import
+    checks `table.problems` before it commits)."""
+    try:
+        _check_size(len(data), limits)
+        if not data or data.isspace():
+            raise FileFormatError("文件为空")
+        rows = _xlsx_rows(data, limits) if _is_xlsx(data) else _csv_rows(data, limits)
+        yield from _iter_rows(table, rows, columns, limits)
+    except FileFormatError as exc:
+        table.problems[:] = [RowProblem(0, "", filename, exc.message)]
+
+
 def _fill(
     table: Table, rows: Iterator[tuple[int, RawRow]], columns: Sequence[Column], limits: ReadLimits
 ) -> None:
+    table.rows.extend(_iter_rows(table, rows, columns, limits))
+
+
+def _iter_rows(
+    table: Table, rows: Iterator[tuple[int, RawRow]], columns: Sequence[Column], limits: ReadLimits
+) -> Iterator[Row]:
     first = next(rows, None)
     if first is None:
         raise FileFormatError("文件为空")
@@ -199,7 +227,7 @@ def _fill(
     if table.problems:
         return
     labels = {c.key: c.zh for c in columns}
-    cells_seen = text_kept = 0
+    cells_seen = text_kept = kept = 0
     for line, values in rows:
         # An XLSX row holds only cells with content; a CSV row may end in empty fields.
         cells_seen += len(values) if isinstance(values, dict) else len(values) - values.count("")
@@ -207,7 +235,9 @@ def _fill(
             raise FileFormatError(
                 f"第 {line} 行：单元格总数超过上限（{limits.max_cells:,} 个），请拆分后分批导入"
             )
-        if all(_blank(v) for v in _values(values)):
+        # A CSV row whose first cell has content is not blank: no need to look at the rest.
+        starts_with_content = type(values) is list and values and values[0].strip()
+        if not starts_with_content and all(_blank(v) for v in _values(values)):
             continue
         cells, chars = _mapped_cells(line, values, positions, labels, limits, table.problems)
         if cells is None:
@@ -215,8 +245,9 @@ def _fill(
         text_kept += chars
         if text_kept > limits.max_text_chars:
             raise FileFormatError(_too_much_text(line, limits))
-        table.rows.append(Row(line, cells))
-    if not table.rows and not table.problems:
+        kept += 1
+        yield Row(line, cells)
+    if not kept and not table.problems:
         raise FileFormatError("文件只有表头，没有数据行")
 
 
@@ -230,7 +261,15 @@ def _mapped_cells(
 ) -> tuple[dict[str, object] | None, int]:
     """The row's cells by column key and the characters of text they hold, or None when a
     cell is refused (a formula without its value, a cell over `max_cell_chars`)."""
-    cells: dict[str, object] = {}
+    if type(values) is list:
+        # A CSV row holds only text: the common case, without the per-cell checks below
+        # unless a cell is too long.
+        width = len(values)
+        cells = {key: values[pos] if pos < width else None for key, pos in positions.items()}
+        lengths = [len(v) for v in cells.values() if v is not None]
+        if max(lengths, default=0) <= limits.max_cell_chars:
+            return cells, sum(lengths)
+    cells = {}
     chars = 0
     refused = False
     for key, pos in positions.items():

@@ -47,11 +47,20 @@ from db.models.registry import (
     StaffStint,
     StaffTarget,
 )
+from db.models.results import (
+    COUPON_EVENT_LABELS,
+    CouponEvent,
+    CouponEventKind,
+    OutletTarget,
+    Retrospective,
+    SpendAlert,
+)
 from db.models.wecom import OutboxState, WeComCallback, WeComOutbox, WeComStatus, WeComTag
 
 __all__ = [
     "CAMPAIGN_KIND_LABELS",
     "CHANNEL_TYPE_LABELS",
+    "COUPON_EVENT_LABELS",
     "ORG_LEVEL_LABELS",
     "PARENT_LEVEL",
     "PLAN_STATE_LABELS",
@@ -69,6 +78,8 @@ __all__ = [
     "ChannelType",
     "CityBudget",
     "ComplianceTerm",
+    "CouponEvent",
+    "CouponEventKind",
     "DailyMetric",
     "DataQualityIssue",
     "EventType",
@@ -82,14 +93,17 @@ __all__ = [
     "OrgUnit",
     "OutboxState",
     "OutletMetricValue",
+    "OutletTarget",
     "PlanEvent",
     "PlanState",
     "PlanVersion",
     "RankSnapshot",
+    "Retrospective",
     "ReviewStage",
     "ReviewStageMember",
     "Role",
     "SeriesSnapshot",
+    "SpendAlert",
     "Staff",
     "StaffHandover",
     "StaffMetricValue",

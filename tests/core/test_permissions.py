@@ -54,6 +54,9 @@ EXPECTED: dict[Action, tuple] = {
     Action.MANAGE_POSTERS: (PROV, None, CITY, None, PROV),
     Action.VIEW_STAFF_METRICS: (PROV, PROV, CITY, OUTLET, None),
     Action.MANAGE_METRIC_REGISTRY: (PROV, None, None, None, None),
+    Action.IMPORT_COUPONS: (PROV, None, CITY, None, None),
+    Action.IMPORT_TARGETS: (PROV, None, CITY, None, None),
+    Action.VIEW_RESULTS: (PROV, PROV, CITY, None, PROV),
 }
 ROLES = (A, R, P, M, D)
 

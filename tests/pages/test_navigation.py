@@ -15,6 +15,7 @@ EXPECTED_PAGES = {
         *STAFF,
         "活动设计",
         "活动方案",
+        "活动复盘",
         "联盟商户",
         *POSTERS,
         "数据导入",
@@ -25,18 +26,27 @@ EXPECTED_PAGES = {
         "用户管理",
         "审计日志",
     ],
-    Role.PROVINCE_REVIEWER: [*STAFF, "活动方案", "方案审核", "联盟商户", *CODES, "数据质量"],
+    Role.PROVINCE_REVIEWER: [
+        *STAFF,
+        "活动方案",
+        "方案审核",
+        "活动复盘",
+        "联盟商户",
+        *CODES,
+        "数据质量",
+    ],
     Role.CITY_PLANNER: [
         *STAFF,
         "活动设计",
         "活动方案",
+        "活动复盘",
         "联盟商户",
         *POSTERS,
         "数据导入",
         "数据质量",
     ],
     Role.OUTLET_MANAGER: [*STAFF, *CODES],
-    Role.DESIGNER: [*COMMON, "活动方案", "联盟商户", *POSTERS],
+    Role.DESIGNER: [*COMMON, "活动方案", "活动复盘", "联盟商户", *POSTERS],
 }
 
 

@@ -82,7 +82,8 @@ def test_import_page_refuses_a_hostile_workbook_in_chinese(app_for, sqlite_url) 
 def test_import_page_imports_a_good_file(app_for, sqlite_url) -> None:
     at = app_for(Role.CITY_PLANNER).run()
     at.switch_page("pages/data_import.py").run()
-    assert len(at.tabs) == 1  # planners import metrics, not the org tree
+    # planners import metrics, coupon events and targets, not the org tree
+    assert [t.label for t in at.tabs] == ["网点日报", "权益券事件", "网点目标"]
     good = metrics_csv([(date(2026, 11, 1), "O111", 1, 1, 1, 1, 1, "12.50")])
     at.file_uploader(key="metrics_upload").upload("good.csv", good, "text/csv").run()
     at.button(key="metrics_submit").click().run()
