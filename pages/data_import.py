@@ -22,9 +22,10 @@ from ui import widgets
 actor = widgets.require(Action.IMPORT_METRICS)
 st.title("数据导入")
 
-kinds = ["网点日报", "员工日报", "员工目标"]
-kinds += ["权益券事件"] if allowed(actor, Action.IMPORT_COUPONS) else []
+# daily reports first, then targets, then campaign data and (admins) the org tree
+kinds = ["网点日报", "员工日报"]
 kinds += ["网点目标"] if allowed(actor, Action.IMPORT_TARGETS) else []
+kinds += ["员工目标", *(["权益券事件"] if allowed(actor, Action.IMPORT_COUPONS) else [])]
 kinds += ["机构树"] if allowed(actor, Action.IMPORT_ORG) else []
 tabs = dict(zip(kinds, st.tabs(kinds), strict=True))
 with widgets.db() as session:

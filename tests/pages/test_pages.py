@@ -82,8 +82,14 @@ def test_import_page_refuses_a_hostile_workbook_in_chinese(app_for, sqlite_url) 
 def test_import_page_imports_a_good_file(app_for, sqlite_url) -> None:
     at = app_for(Role.CITY_PLANNER).run()
     at.switch_page("pages/data_import.py").run()
-    # planners import metrics, coupon events and targets, not the org tree
-    assert [t.label for t in at.tabs] == ["网点日报", "权益券事件", "网点目标"]
+    # planners import daily reports, targets and coupon events, not the org tree
+    assert [t.label for t in at.tabs] == [
+        "网点日报",
+        "员工日报",
+        "网点目标",
+        "员工目标",
+        "权益券事件",
+    ]
     good = metrics_csv([(date(2026, 11, 1), "O111", 1, 1, 1, 1, 1, "12.50")])
     at.file_uploader(key="metrics_upload").upload("good.csv", good, "text/csv").run()
     at.button(key="metrics_submit").click().run()
