@@ -2,10 +2,13 @@
 budget, cost per result, the uplift with its interval, the attribution chain, best and
 worst outlets — with the one-page PDF and the XLSX workbook."""
 
+from datetime import datetime
+
 import pandas as pd
 import streamlit as st
 
 from core.platform import export
+from core.platform.clock import format_timestamp
 from core.platform.errors import DomainError
 from core.platform.formatting import format_yuan
 from core.platform.permissions import Action
@@ -49,7 +52,7 @@ except DomainError as exc:
 
 if report["frozen_at"]:
     st.caption(
-        f"活动已结束，本复盘已于 {str(report['frozen_at'])[:16].replace('T', ' ')}（UTC）定稿。"
+        f"活动已结束，本复盘已于 {format_timestamp(datetime.fromisoformat(report['frozen_at']))} 定稿。"
     )
 else:
     st.caption("活动尚未结束：以下数据按目前已导入的日报和权益券数据实时计算。")
@@ -63,6 +66,7 @@ cards[2].metric(
     "—" if budget["used_pct"] is None else f"{budget['used_pct']:.1f}%",
     f"批准预算 {format_yuan(budget['approved_post_fen'])}",
     delta_color="off",
+    delta_arrow="off",  # the approved budget beside the rate, not a change
 )
 cards[3].metric("核销 / 领取", f"{report['redeemed']:,} / {report['claimed']:,}")
 

@@ -4,8 +4,10 @@ CJK font (fpdf2). Both read the plain dict of `retrospective.compute`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from core.platform.clock import format_timestamp
 from core.platform.export import to_xlsx_workbook
 from core.platform.formatting import format_yuan
 from core.results.retrospective import METRIC_LABELS
@@ -53,7 +55,7 @@ def overview_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("每万元新增存款成本", _yuan(cost["per_wan_deposits_fen"])),
     ]
     if report.get("frozen_at"):
-        rows.append(("定稿时间（UTC）", str(report["frozen_at"])[:19]))
+        rows.append(("定稿时间", format_timestamp(datetime.fromisoformat(report["frozen_at"]))))
     return rows
 
 
