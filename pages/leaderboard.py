@@ -21,30 +21,33 @@ st.title("网点排行")
 
 choices, latest, campaigns = page_data.load_filters(actor)
 
-metric = widgets.metric_picker("board_metric")
-left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
-with left:
-    period, campaign_id = widgets.period_picker("board_period", latest, campaigns)
-city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
-city_names = dict(choices.cities)
-own_city = actor.city_id if actor.city_id in city_names else None
-city_id = middle.selectbox(
-    "范围",
-    city_options,
-    index=city_options.index(own_city) if own_city in city_options else 0,
-    format_func=lambda c: "全省" if c is None else city_names[c],
-    key="board_city",
-)
-county_options = [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
-county_names = dict(choices.counties.get(city_id, []))
-county_id = right.selectbox(
-    "区县",
-    county_options,
-    format_func=lambda k: "全部区县" if k is None else county_names[k],
-    key="board_county",
-    disabled=city_id is None,
-)
-top = last.selectbox("显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top")
+with widgets.filter_bar("board"):
+    metric = widgets.metric_picker("board_metric")
+    left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
+    with left:
+        period, campaign_id = widgets.period_picker("board_period", latest, campaigns)
+    city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
+    city_names = dict(choices.cities)
+    own_city = actor.city_id if actor.city_id in city_names else None
+    city_id = middle.selectbox(
+        "范围",
+        city_options,
+        index=city_options.index(own_city) if own_city in city_options else 0,
+        format_func=lambda c: "全省" if c is None else city_names[c],
+        key="board_city",
+    )
+    county_options = (
+        [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
+    )
+    county_names = dict(choices.counties.get(city_id, []))
+    county_id = right.selectbox(
+        "区县",
+        county_options,
+        format_func=lambda k: "全部区县" if k is None else county_names[k],
+        key="board_county",
+        disabled=city_id is None,
+    )
+    top = last.selectbox("显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top")
 
 if period is None:
     st.stop()

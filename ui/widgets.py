@@ -294,6 +294,30 @@ def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | Non
     )
 
 
+# Phones: a page's filters (a metric picker and a row of selectboxes) would stack into one
+# full-width control per line and push the content below the first screen. Inside a
+# filter_bar the metric chips become one row that scrolls sideways and the columns pair up
+# two per line. Emitted once per run by nav.phone_support; desktop is untouched.
+PHONE_FILTERS_CSS = (
+    "<style>@media (max-width: 640px) {"
+    ' [class*="st-key-filters_"] {gap: 0.5rem;}'
+    ' [class*="st-key-filters_"] [data-testid="stColumn"]'
+    " {min-width: calc(50% - 0.5rem) !important; flex: 1 1 calc(50% - 0.5rem) !important;}"
+    ' [class*="st-key-filters_"] [data-testid="stHorizontalBlock"] {gap: 0.5rem 1rem;}'
+    ' [class*="st-key-filters_"] [data-testid="stColumn"]:has([data-testid="stDateInput"])'
+    " {min-width: 100% !important;}"
+    ' [class*="st-key-filters_"] [role="radiogroup"]'
+    " {flex-wrap: nowrap; overflow-x: auto; scrollbar-width: none;}"
+    ' [class*="st-key-filters_"] [role="radiogroup"] > button {flex: 0 0 auto;}'
+    "}</style>"
+)
+
+
+def filter_bar(key: str) -> Any:
+    """The container for a page's filters (see PHONE_FILTERS_CSS): compact on phones."""
+    return st.container(key=f"filters_{key}")
+
+
 def metric_picker(key: str, default: str = "new_friends", level: str = "outlet") -> str:
     """The active registry metrics of a level as a segmented control; returns the key."""
     from core.metrics.registry import Level, specs
