@@ -304,6 +304,8 @@ PHONE_FILTERS_CSS = (
     ' [class*="st-key-filters_"] [data-testid="stColumn"]'
     " {min-width: calc(50% - 0.5rem) !important; flex: 1 1 calc(50% - 0.5rem) !important;}"
     ' [class*="st-key-filters_"] [data-testid="stHorizontalBlock"] {gap: 0.5rem 1rem;}'
+    ' [class*="st-key-filters_"] [data-testid="stColumn"]'
+    ':not(:has([data-testid="stElementContainer"])) {display: none;}'
     ' [class*="st-key-filters_"] [data-testid="stColumn"]:has([data-testid="stDateInput"])'
     " {min-width: 100% !important;}"
     ' [class*="st-key-filters_"] [role="radiogroup"]'
