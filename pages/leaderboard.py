@@ -35,6 +35,7 @@ with widgets.filter_bar("board"):
         index=city_options.index(own_city) if own_city in city_options else 0,
         format_func=lambda c: "全省" if c is None else city_names[c],
         key="board_city",
+        placeholder="请选择",
     )
     county_options = (
         [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
@@ -45,9 +46,12 @@ with widgets.filter_bar("board"):
         county_options,
         format_func=lambda k: "全部区县" if k is None else county_names[k],
         key="board_county",
+        placeholder="请选择",
         disabled=city_id is None,
     )
-    top = last.selectbox("显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top")
+    top = last.selectbox(
+        "显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top", placeholder="请选择"
+    )
 
 if period is None:
     st.stop()
@@ -183,7 +187,11 @@ if detail_tab.open:
             widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
             st.stop()
         pick = st.selectbox(
-            "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
+            "网点",
+            candidates,
+            format_func=lambda r: f"{r.rank}. {r.name}",
+            key="board_pick",
+            placeholder="请选择",
         )
         try:
             detail = page_data.load_detail(actor, pick.outlet_id, query)

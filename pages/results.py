@@ -39,6 +39,7 @@ chosen = st.selectbox(
         f"{by_id[i]['state']}{'，已定稿' if by_id[i]['frozen'] else ''}）"
     ),
     key="results_campaign",
+    placeholder="请选择",
 )
 try:
     with widgets.db() as session:

@@ -62,6 +62,7 @@ with widgets.filter_bar("staff"):
             city_options,
             format_func=lambda c: "全省" if c is None else city_names[c],
             key="staff_city",
+            placeholder="请选择",
         )
         county_names = dict(scopes.counties.get(city_id, [])) if city_id else {}
         county_id = county_col.selectbox(
@@ -69,6 +70,7 @@ with widgets.filter_bar("staff"):
             [None, *county_names],
             format_func=lambda k: "全部区县" if k is None else county_names[k],
             key="staff_county",
+            placeholder="请选择",
             disabled=city_id is None,
         )
         outlet_names = dict(scopes.outlets.get(county_id, [])) if county_id else {}
@@ -77,9 +79,10 @@ with widgets.filter_bar("staff"):
             [None, *outlet_names],
             format_func=lambda o: "全部网点" if o is None else outlet_names[o],
             key="staff_outlet",
+            placeholder="请选择",
             disabled=county_id is None,
         )
-    top = top_col.selectbox("显示前", TOPS, index=3, key="staff_top")
+    top = top_col.selectbox("显示前", TOPS, index=3, key="staff_top", placeholder="请选择")
 
 if period is None:
     st.stop()
@@ -187,6 +190,7 @@ with detail_tab:
         rows,
         format_func=lambda r: f"{r.rank}. {r.name}（{r.outlet_name}）",
         key="staff_pick",
+        placeholder="请选择",
     )
     try:
         detail = load_detail(actor, pick.staff_id, metric, query)
