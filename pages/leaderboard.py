@@ -79,7 +79,7 @@ st.caption(
 if board.mine is not None:
     mine = board.mine
     detail = page_data.load_detail(actor, mine.outlet_id, query)
-    card = st.container(border=True)
+    card = widgets.figure_pairs("board_mine", border=True)
     card.markdown(f"**本网点：{md(mine.name)}**")
     a, b, c, d = card.columns(4)
     a.metric(

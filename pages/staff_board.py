@@ -108,7 +108,8 @@ st.caption(
 )
 if figures:
     st.markdown("**转化明细（本范围网点合计）**")
-    for column, fig in zip(st.columns(len(figures)), figures, strict=True):
+    columns = widgets.figure_pairs("staff_figures").columns(len(figures))
+    for column, fig in zip(columns, figures, strict=True):
         column.metric(fig.label, format_metric(fig.value, is_money=fig.is_money))
 if board.behind:
     names = "、".join(
