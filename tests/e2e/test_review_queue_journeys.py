@@ -35,9 +35,18 @@ def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: P
     size = queue_size(page)
     assert 2 <= size <= 10, "the demo queue should hold a few plans and fit without scrolling"
     first = page.get_by_role("heading", level=3).first.inner_text()
-    pick_row(page, size - 1)
-    # clicking the last row opens that plan
-    expect(page.get_by_role("heading", level=3).first).not_to_have_text(first)
+    heading = page.get_by_role("heading", level=3).first
+    for attempt in range(3):
+        pick_row(page, size - 1)
+        try:
+            # clicking the last row opens that plan
+            expect(heading).not_to_have_text(first, timeout=10_000)
+            break
+        except AssertionError:
+            # On a loaded machine the grid sometimes takes a click before it is ready for it:
+            # no tick, no rerun (seen 2 in 10 runs). A person clicks again; so does the journey.
+            if attempt == 2:
+                raise
     page.screenshot(path="test-artifacts/review-last-row-picked.png", full_page=True)
 
     page.get_by_role("button", name="通过", exact=True).click()
