@@ -14,10 +14,11 @@ st.title("市州排名")
 
 with widgets.db() as session:
     latest = latest_date(session)
-metric = widgets.metric_picker("city_metric")
-left, _ = st.columns([1, 2])
-with left:
-    period, _ = widgets.period_picker("city_period", latest)
+with widgets.filter_bar("city"):
+    metric = widgets.metric_picker("city_metric")
+    left, _ = st.columns([1, 2])
+    with left:
+        period, _ = widgets.period_picker("city_period", latest)
 if period is None:
     st.stop()
 if latest is None:

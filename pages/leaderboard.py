@@ -21,30 +21,37 @@ st.title("网点排行")
 
 choices, latest, campaigns = page_data.load_filters(actor)
 
-metric = widgets.metric_picker("board_metric")
-left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
-with left:
-    period, campaign_id = widgets.period_picker("board_period", latest, campaigns)
-city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
-city_names = dict(choices.cities)
-own_city = actor.city_id if actor.city_id in city_names else None
-city_id = middle.selectbox(
-    "范围",
-    city_options,
-    index=city_options.index(own_city) if own_city in city_options else 0,
-    format_func=lambda c: "全省" if c is None else city_names[c],
-    key="board_city",
-)
-county_options = [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
-county_names = dict(choices.counties.get(city_id, []))
-county_id = right.selectbox(
-    "区县",
-    county_options,
-    format_func=lambda k: "全部区县" if k is None else county_names[k],
-    key="board_county",
-    disabled=city_id is None,
-)
-top = last.selectbox("显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top")
+with widgets.filter_bar("board"):
+    metric = widgets.metric_picker("board_metric")
+    left, middle, right, last = st.columns([1.2, 1.2, 1.2, 0.8])
+    with left:
+        period, campaign_id = widgets.period_picker("board_period", latest, campaigns)
+    city_options = ([None] if choices.province else []) + [cid for cid, _ in choices.cities]
+    city_names = dict(choices.cities)
+    own_city = actor.city_id if actor.city_id in city_names else None
+    city_id = middle.selectbox(
+        "范围",
+        city_options,
+        index=city_options.index(own_city) if own_city in city_options else 0,
+        format_func=lambda c: "全省" if c is None else city_names[c],
+        key="board_city",
+        placeholder="请选择",
+    )
+    county_options = (
+        [None] + [k for k, _ in choices.counties.get(city_id, [])] if city_id else [None]
+    )
+    county_names = dict(choices.counties.get(city_id, []))
+    county_id = right.selectbox(
+        "区县",
+        county_options,
+        format_func=lambda k: "全部区县" if k is None else county_names[k],
+        key="board_county",
+        placeholder="请选择",
+        disabled=city_id is None,
+    )
+    top = last.selectbox(
+        "显示前", TOP_CHOICES, index=len(TOP_CHOICES) - 1, key="board_top", placeholder="请选择"
+    )
 
 if period is None:
     st.stop()
@@ -72,7 +79,7 @@ st.caption(
 if board.mine is not None:
     mine = board.mine
     detail = page_data.load_detail(actor, mine.outlet_id, query)
-    card = st.container(border=True)
+    card = widgets.figure_pairs("board_mine", border=True)
     card.markdown(f"**本网点：{md(mine.name)}**")
     a, b, c, d = card.columns(4)
     a.metric(
@@ -180,7 +187,11 @@ if detail_tab.open:
             widgets.empty_state("这里可以查看单个网点的每日走势和各项指标名次变化。")
             st.stop()
         pick = st.selectbox(
-            "网点", candidates, format_func=lambda r: f"{r.rank}. {r.name}", key="board_pick"
+            "网点",
+            candidates,
+            format_func=lambda r: f"{r.rank}. {r.name}",
+            key="board_pick",
+            placeholder="请选择",
         )
         try:
             detail = page_data.load_detail(actor, pick.outlet_id, query)

@@ -52,6 +52,7 @@ choice = st.selectbox(
     [NEW, *found],
     format_func=lambda k: "＋ 新增指标" if k == NEW else f"{found[k].label}（{k}）",
     key="registry_pick",
+    placeholder="请选择",
 )
 current = found.get(choice)
 with st.form("registry_form"):

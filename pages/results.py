@@ -42,6 +42,7 @@ chosen = st.selectbox(
         f"{by_id[i]['state']}{'，已定稿' if by_id[i]['frozen'] else ''}）"
     ),
     key="results_campaign",
+    placeholder="请选择",
 )
 try:
     with widgets.db() as session:

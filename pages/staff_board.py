@@ -44,41 +44,45 @@ with widgets.db() as session:
     scopes = staff_scopes(session, actor=actor)
     latest = series.latest_date(session, "staff")
 
-metric = widgets.metric_picker("staff_metric", level="staff")
-period_col, city_col, county_col, outlet_col, top_col = st.columns([1.3, 1, 1, 1.2, 0.6])
-with period_col:
-    period, _ = widgets.period_picker("staff_period", latest)
-city_id = county_id = outlet_id = None
-if scopes.own_outlet is not None:
-    outlet_id = scopes.own_outlet
-    names = {o: n for outlets in scopes.outlets.values() for o, n in outlets}
-    outlet_col.markdown(f"**网点**  \n{md(names.get(outlet_id, ''))}")
-else:
-    city_names = dict(scopes.cities)
-    city_options = ([None] if scopes.province else []) + list(city_names)
-    city_id = city_col.selectbox(
-        "市州",
-        city_options,
-        format_func=lambda c: "全省" if c is None else city_names[c],
-        key="staff_city",
-    )
-    county_names = dict(scopes.counties.get(city_id, [])) if city_id else {}
-    county_id = county_col.selectbox(
-        "区县",
-        [None, *county_names],
-        format_func=lambda k: "全部区县" if k is None else county_names[k],
-        key="staff_county",
-        disabled=city_id is None,
-    )
-    outlet_names = dict(scopes.outlets.get(county_id, [])) if county_id else {}
-    outlet_id = outlet_col.selectbox(
-        "网点",
-        [None, *outlet_names],
-        format_func=lambda o: "全部网点" if o is None else outlet_names[o],
-        key="staff_outlet",
-        disabled=county_id is None,
-    )
-top = top_col.selectbox("显示前", TOPS, index=3, key="staff_top")
+with widgets.filter_bar("staff"):
+    metric = widgets.metric_picker("staff_metric", level="staff")
+    period_col, city_col, county_col, outlet_col, top_col = st.columns([1.3, 1, 1, 1.2, 0.6])
+    with period_col:
+        period, _ = widgets.period_picker("staff_period", latest)
+    city_id = county_id = outlet_id = None
+    if scopes.own_outlet is not None:
+        outlet_id = scopes.own_outlet
+        names = {o: n for outlets in scopes.outlets.values() for o, n in outlets}
+        outlet_col.markdown(f"**网点**  \n{md(names.get(outlet_id, ''))}")
+    else:
+        city_names = dict(scopes.cities)
+        city_options = ([None] if scopes.province else []) + list(city_names)
+        city_id = city_col.selectbox(
+            "市州",
+            city_options,
+            format_func=lambda c: "全省" if c is None else city_names[c],
+            key="staff_city",
+            placeholder="请选择",
+        )
+        county_names = dict(scopes.counties.get(city_id, [])) if city_id else {}
+        county_id = county_col.selectbox(
+            "区县",
+            [None, *county_names],
+            format_func=lambda k: "全部区县" if k is None else county_names[k],
+            key="staff_county",
+            placeholder="请选择",
+            disabled=city_id is None,
+        )
+        outlet_names = dict(scopes.outlets.get(county_id, [])) if county_id else {}
+        outlet_id = outlet_col.selectbox(
+            "网点",
+            [None, *outlet_names],
+            format_func=lambda o: "全部网点" if o is None else outlet_names[o],
+            key="staff_outlet",
+            placeholder="请选择",
+            disabled=county_id is None,
+        )
+    top = top_col.selectbox("显示前", TOPS, index=3, key="staff_top", placeholder="请选择")
 
 if period is None:
     st.stop()
@@ -104,7 +108,8 @@ st.caption(
 )
 if figures:
     st.markdown("**转化明细（本范围网点合计）**")
-    for column, fig in zip(st.columns(len(figures)), figures, strict=True):
+    columns = widgets.figure_pairs("staff_figures").columns(len(figures))
+    for column, fig in zip(columns, figures, strict=True):
         column.metric(fig.label, format_metric(fig.value, is_money=fig.is_money))
 if board.behind:
     names = "、".join(
@@ -186,6 +191,7 @@ with detail_tab:
         rows,
         format_func=lambda r: f"{r.rank}. {r.name}（{r.outlet_name}）",
         key="staff_pick",
+        placeholder="请选择",
     )
     try:
         detail = load_detail(actor, pick.staff_id, metric, query)

@@ -180,7 +180,8 @@ def _navigation_for(actor: Actor | None) -> dict[str, list[st.Page]] | list[st.P
 
 
 # Phones: the sidebar covers the whole page, so close it once a page is chosen (Streamlit
-# leaves it open), and hide chart toolbars, which cover titles and legends at that width.
+# leaves it open), hide chart toolbars, which cover titles and legends at that width, and
+# make filter bars and rows of figures compact (widgets.PHONE_COMPACT_CSS).
 _PHONE_JS = """
 <script>
 (() => {
@@ -202,4 +203,6 @@ _PHONE_JS = """
 def phone_support() -> None:
     """Once per run, from Home.py: the phone behaviour above (CSS and a click handler), as
     one element (every element is a message and a wake-up of the server's event loop)."""
-    st.sidebar.html(charts.PHONE_CSS + _PHONE_JS, unsafe_allow_javascript=True)
+    st.sidebar.html(
+        charts.PHONE_CSS + widgets.PHONE_COMPACT_CSS + _PHONE_JS, unsafe_allow_javascript=True
+    )

@@ -294,6 +294,40 @@ def city_filter(container: Any, names: dict[int, str], *, key: str) -> int | Non
     )
 
 
+# Phones: a page's filters (a metric picker and a row of selectboxes) and a row of figures
+# would stack into one full-width item per line and push the content below the first
+# screen. Inside a filter_bar the metric chips become one row that scrolls sideways and the
+# columns pair up two per line; inside a figure_pairs container the columns pair up too,
+# with smaller figures. Emitted once per run by nav.phone_support; desktop is untouched.
+_FILTERS, _PAIRS = '[class*="st-key-filters_"]', '[class*="st-key-pairs_"]'
+PHONE_COMPACT_CSS = (
+    "<style>@media (max-width: 640px) {"
+    f" {_FILTERS} {{gap: 0.5rem;}}"
+    f' {_FILTERS} [data-testid="stColumn"], {_PAIRS} [data-testid="stColumn"]'
+    " {min-width: calc(50% - 0.5rem) !important; flex: 1 1 calc(50% - 0.5rem) !important;}"
+    f' {_FILTERS} [data-testid="stHorizontalBlock"] {{gap: 0.5rem 1rem;}}'
+    f' {_PAIRS} [data-testid="stHorizontalBlock"] {{gap: 0.75rem 1rem;}}'
+    f' {_FILTERS} [data-testid="stColumn"]:not(:has([data-testid="stElementContainer"]))'
+    " {display: none;}"
+    f' {_FILTERS} [data-testid="stColumn"]:has([data-testid="stDateInput"])'
+    " {min-width: 100% !important;}"
+    f' {_FILTERS} [role="radiogroup"] {{flex-wrap: nowrap; overflow-x: auto; scrollbar-width: none;}}'
+    f' {_FILTERS} [role="radiogroup"] > button {{flex: 0 0 auto;}}'
+    f' {_PAIRS} [data-testid="stMetricValue"] {{font-size: 1.75rem;}}'
+    "}</style>"
+)
+
+
+def filter_bar(key: str) -> Any:
+    """The container for a page's filters (see PHONE_COMPACT_CSS): compact on phones."""
+    return st.container(key=f"filters_{key}")
+
+
+def figure_pairs(key: str, *, border: bool = False) -> Any:
+    """A container whose columns of st.metric figures pair up two per line on phones."""
+    return st.container(key=f"pairs_{key}", border=border)
+
+
 def metric_picker(key: str, default: str = "new_friends", level: str = "outlet") -> str:
     """The active registry metrics of a level as a segmented control; returns the key."""
     from core.metrics.registry import Level, specs

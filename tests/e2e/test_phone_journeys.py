@@ -24,6 +24,14 @@ def test_phone_sidebar_closes_after_a_page_choice(server: str, browser) -> None:
         expect(page.locator(SIDEBAR)).to_have_attribute("data-collapsed", "true")
         settle(page)
         expect(page.get_by_text("本网点：")).to_be_in_viewport()  # their outlet, no scrolling
+        # the filters pair up two per line instead of one full-width control per line
+        boxes = page.get_by_test_id("stSelectbox")
+        period = boxes.filter(has_text="时间").bounding_box()
+        scope = boxes.filter(has_text="范围").bounding_box()
+        assert abs(period["y"] - scope["y"]) < 2 and period["x"] < scope["x"]
+        assert page.get_by_text("本网点：").bounding_box()["y"] < 560
+        chips = page.get_by_role("radiogroup", name="指标").bounding_box()
+        assert chips["height"] < 60, "the metric chips take one row that scrolls sideways"
         page.get_by_role("tab", name="图表").click()
         chart = page.locator('[data-testid="stPlotlyChart"]').first
         expect(chart).to_be_visible()

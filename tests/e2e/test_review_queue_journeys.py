@@ -15,26 +15,16 @@ def queue_size(page: Page) -> int:
     return int(re.search(r"共 (\d+) 个方案", caption).group(1))
 
 
-def pick_row(page: Page, position: int, *, away_from: str) -> None:
-    """Click the selection cell at the left of row `position` (0-based) of the first table,
-    until the plan shown is no longer `away_from`. On a busy machine the canvas grid can be
-    drawn before it takes clicks; a user would click again, and so does this."""
-    heading = page.get_by_role("heading", level=3).first
-    for _ in range(3):
-        # ":visible": while a rerun settles, the previous page's (stale, hidden) grids may
-        # still be in the document ahead of the queue's.
-        grid = page.locator('[data-testid="stDataFrame"]:visible').first
-        expect(grid).to_be_visible()
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        page.mouse.click(box["x"] + 16, box["y"] + ROW_HEIGHT * (position + 1) + ROW_HEIGHT / 2)
-        settle(page)
-        try:
-            expect(heading).not_to_have_text(away_from, timeout=5000)
-            return
-        except AssertionError:
-            continue
-    expect(heading).not_to_have_text(away_from)
+def pick_row(page: Page, position: int) -> None:
+    """Click the selection cell at the left of row `position` (0-based) of the first table."""
+    # ":visible": while a rerun settles, the previous page's (stale, hidden) grids may still be
+    # in the document ahead of the queue's.
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
+    expect(grid).to_be_visible()
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + ROW_HEIGHT * (position + 1) + ROW_HEIGHT / 2)
+    settle(page)
 
 
 def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: Page) -> None:
@@ -45,9 +35,18 @@ def test_approving_the_last_row_of_the_queue_shows_no_error(server: str, page: P
     size = queue_size(page)
     assert 2 <= size <= 10, "the demo queue should hold a few plans and fit without scrolling"
     first = page.get_by_role("heading", level=3).first.inner_text()
-    pick_row(page, size - 1, away_from=first)
-    # clicking the last row opens that plan
-    expect(page.get_by_role("heading", level=3).first).not_to_have_text(first)
+    heading = page.get_by_role("heading", level=3).first
+    for attempt in range(3):
+        pick_row(page, size - 1)
+        try:
+            # clicking the last row opens that plan
+            expect(heading).not_to_have_text(first, timeout=10_000)
+            break
+        except AssertionError:
+            # On a loaded machine the grid sometimes takes a click before it is ready for it:
+            # no tick, no rerun (seen 2 in 10 runs). A person clicks again; so does the journey.
+            if attempt == 2:
+                raise
     page.screenshot(path="test-artifacts/review-last-row-picked.png", full_page=True)
 
     page.get_by_role("button", name="通过", exact=True).click()
