@@ -7,6 +7,10 @@ its calls, and signed, encrypted add_external_contact callbacks posted at a stea
 Checked after the run: every callback answered 200, every add recorded exactly once, each
 greeted (send_welcome_msg) and tagged (mark_tag) once in the fake despite the busy answers,
 no outbox call failed; then the first 200 callbacks are replayed and nothing changes.
+
+Also the greeting lag: from the moment a callback is sent to the moment the fake receives
+its send_welcome_msg (WeCom keeps a WelcomeCode ~20 s; a welcome the app found too old is
+counted as expired). The callbacks carry their send time as CreateTime, as WeCom's do.
 """
 
 from __future__ import annotations
@@ -118,14 +122,16 @@ async def _post_async(
     return status, ms
 
 
-async def _send_async(base: str, callbacks: list[tuple[dict, bytes]]) -> list[tuple[int, float]]:
+async def _send_async(
+    base: str, callbacks: list[tuple[dict, bytes]], start_at: float | None
+) -> list[tuple[int, float]]:
     parts = urlsplit(base)
     pool: asyncio.Queue = asyncio.Queue()
     for _ in range(SENDERS):
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         pool.put_nowait((reader, writer, parts.netloc))
     loop = asyncio.get_running_loop()
-    start = loop.time() + 0.5
+    start = loop.time() + (0.5 if start_at is None else max(start_at - time.time(), 0))
     tasks = []
     for i, (params, body) in enumerate(callbacks):
         delay = start + i / RATE - loop.time()
@@ -138,10 +144,13 @@ async def _send_async(base: str, callbacks: list[tuple[dict, bytes]]) -> list[tu
     return answers
 
 
-def _send_all(base: str, callbacks: list[tuple[dict, bytes]]) -> list[tuple[int, float]]:
+def _send_all(
+    base: str, callbacks: list[tuple[dict, bytes]], start_at: float | None = None
+) -> list[tuple[int, float]]:
     """Open loop: callback i leaves at start + i / RATE, whatever came back before (an
-    asyncio sender, so the measuring side adds as little delay as it can)."""
-    return asyncio.run(_send_async(base, callbacks))
+    asyncio sender, so the measuring side adds as little delay as it can); start is
+    `start_at` (time.time()) or half a second from now."""
+    return asyncio.run(_send_async(base, callbacks, start_at))
 
 
 def _outbox_open(url: str) -> int:
@@ -192,25 +201,36 @@ def _measure(backend: str, seconds: int) -> dict:
     slug = _world(url, env)
     signer = FakeWeCom()  # only its crypto: callbacks are signed here, sent below
     total = RATE * seconds
-    now = int(time.time())
-    callbacks = [
-        signer.callback(
-            add_event(
-                state=slug,
-                userid=f"wx_O111_员工{i % 5}",
-                external=f"wmBench{i:06d}",
-                welcome_code=f"WC{i:06d}",
-                at=now + i // RATE,
+
+    def adds(first: int, count: int, start_at: float) -> list[tuple[dict, bytes]]:
+        """Callbacks first..first+count-1, stamped with the time each will be sent."""
+        return [
+            signer.callback(
+                add_event(
+                    state=slug,
+                    userid=f"wx_O111_员工{i % 5}",
+                    external=f"wmBench{i:06d}",
+                    welcome_code=f"WC{i:06d}",
+                    at=int(start_at + (i - first) / RATE),
+                ),
+                timestamp=int(start_at + (i - first) / RATE),
             )
-        )
-        for i in range(total)
-    ]
+            for i in range(first, first + count)
+        ]
+
     logs = Path(tempfile.mkdtemp(prefix="rds-wecom-"))
     try:
         with running_apps(url, [logs / "app.log"], env={**env, "DEMO_MODE": "0"}) as (app,):
-            _send_all(app.base, callbacks[:50])  # warm up (50 real adds, counted below)
+            warm_at = time.time() + 0.5
+            warm = adds(0, 50, warm_at)
+            _send_all(app.base, warm, warm_at)  # warm up (50 real adds, counted below)
+            # signing 6000 callbacks takes a moment: they leave when it is done
+            start_at = time.time() + 0.5 + total / 2000
+            burst = adds(50, total - 50, start_at)
+            sent_at = {f"WC{i:06d}": start_at + (i - 50) / RATE for i in range(50, total)}
+            time.sleep(max(start_at - 0.05 - time.time(), 0))
             cpu, began = _cpu_seconds(app.process.pid), time.monotonic()
-            answers = _send_all(app.base, callbacks[50:])
+            answers = _send_all(app.base, burst, start_at)
             sent_for = time.monotonic() - began
             cpu_used = _cpu_seconds(app.process.pid) - cpu
             drain_start = time.monotonic()
@@ -218,13 +238,15 @@ def _measure(backend: str, seconds: int) -> dict:
                 time.sleep(0.5)
             drained = time.monotonic() - drain_start
             after = _counts(url)
-            replays = _send_all(app.base, callbacks[:RATE])
+            replays = _send_all(app.base, (warm + burst)[:RATE])
             time.sleep(2)
             replayed = _counts(url)
         stats = json.loads(urlopen(f"http://127.0.0.1:{port.value}/_fake/stats").read())
+        welcomed = json.loads(urlopen(f"http://127.0.0.1:{port.value}/_fake/welcome_times").read())
     finally:
         stop.set()
         fake_proc.join(10)
+    lags = [1000 * (welcomed[c] - t) for c, t in sent_at.items() if c in welcomed]
     latencies = [ms for _, ms in answers]
     return {
         "total": total,
@@ -232,7 +254,11 @@ def _measure(backend: str, seconds: int) -> dict:
         "answers": len(answers) + len(replays),
         "p95": round(statistics.quantiles(latencies, n=20)[18], 1),
         "p50": round(statistics.median(latencies), 1),
-        "rate": round(len(answers) / (sent_for - 0.5), 1),  # the sender starts 0.5 s in
+        "rate": round(len(answers) / sent_for, 1),
+        "lag_p95": round(statistics.quantiles(lags, n=20)[18]) if len(lags) > 1 else None,
+        "lag_p50": round(statistics.median(lags)) if lags else None,
+        "lag_max": round(max(lags)) if lags else None,
+        "greeted": len(lags),
         "cpu_pct": round(100 * cpu_used / sent_for),
         "drained_s": round(drained, 1),
         "after": after,
@@ -270,6 +296,19 @@ def _results(backend: str, m: dict, scale: str) -> list[Result]:
                 f"{m['replayed'] == after}); greeted {fake['distinct_welcomes']} "
                 f"(send_welcome_msg {fake['welcomes']}), tagged {fake['marks']}, tags created "
                 f"{fake['tag_creations']}×"
+            ),
+        ),
+        Result(
+            name=f"wecom_greeting_lag_p95_ms_{backend}",
+            value=m["lag_p95"] if m["lag_p95"] is not None else -1,
+            unit="ms",
+            baseline="WelcomeCode lifetime",
+            baseline_value=20_000,
+            scale=scale,
+            notes=(
+                f"callback sent → send_welcome_msg received by the fake, under the burst; "
+                f"p50 {m['lag_p50']} ms, max {m['lag_max']} ms; greeted {m['greeted']} of "
+                f"{m['total'] - 50}; expired (code too old, not sent) {after.get('expired', 0)}"
             ),
         ),
         Result(

@@ -4,6 +4,7 @@ encrypted callbacks it can send to the app. Runs on a free port in a thread (uvi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import secrets
@@ -59,6 +60,9 @@ class FakeWeCom:
     transfers: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     calls: int = 0
     busy_answers: int = 0
+    delays: dict[str, float] = field(default_factory=dict)  # API name → seconds per call
+    welcome_times: dict[str, float] = field(default_factory=dict)  # welcome_code → time.time()
+    mark_times: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -68,6 +72,7 @@ class FakeWeCom:
             routes=[
                 Route("/cgi-bin/gettoken", self.gettoken),
                 Route("/_fake/stats", self.stats),
+                Route("/_fake/welcome_times", self.welcome_times_json),
                 Route("/cgi-bin/externalcontact/{name:path}", self.api, methods=["GET", "POST"]),
             ]
         )
@@ -122,6 +127,10 @@ class FakeWeCom:
                 }
             )
 
+    async def welcome_times_json(self, _request: Request) -> JSONResponse:
+        with self.lock:
+            return JSONResponse(dict(self.welcome_times))
+
     async def gettoken(self, request: Request) -> JSONResponse:
         q = request.query_params
         if q.get("corpid") != CORP_ID:
@@ -149,7 +158,10 @@ class FakeWeCom:
         if busy:
             return _error(-1, "system busy")
         body = json.loads(await request.body() or b"{}") if request.method == "POST" else {}
-        handler = getattr(self, "_" + request.path_params["name"].replace("/", "_"), None)
+        name = request.path_params["name"]
+        if self.delays.get(name):  # a slow WeCom: the call waits, other calls go on
+            await asyncio.sleep(self.delays[name])
+        handler = getattr(self, "_" + name.replace("/", "_"), None)
         if handler is None:
             return _error(48002, "api forbidden")
         with self.lock:
@@ -188,9 +200,10 @@ class FakeWeCom:
 
     def _send_welcome_msg(self, body: dict, _q) -> JSONResponse:
         code = body.get("welcome_code", "")
-        if not code or any(c == code for c, _ in self.welcomes):
+        if not code or code in self.welcome_times:
             return _error(41051, "welcome_code invalid or used")
         self.welcomes.append((code, body.get("text", {}).get("content", "")))
+        self.welcome_times[code] = time.time()
         return _ok()
 
     def _get_corp_tag_list(self, _body: dict, _q) -> JSONResponse:
@@ -216,6 +229,7 @@ class FakeWeCom:
         if any(i not in self.tags for i in ids):
             return _error(40068, "invalid tagid")
         self.marks.append((body.get("userid", ""), body.get("external_userid", ""), ids))
+        self.mark_times.append(time.time())
         return _ok()
 
     def _list(self, _body: dict, q) -> JSONResponse:

@@ -20,12 +20,19 @@ class OutboxState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"  # gave up after the retries; shown on the admin page
+    # A welcome message whose WelcomeCode had run out (WeCom keeps one ~20 s): not sent,
+    # shown on the admin page with the failures. A VARCHAR value: no migration needed.
+    EXPIRED = "expired"
 
     @property
     def label(self) -> str:
-        return {"pending": "待发送", "running": "发送中", "done": "已完成", "failed": "失败"}[
-            self.value
-        ]
+        return {
+            "pending": "待发送",
+            "running": "发送中",
+            "done": "已完成",
+            "failed": "失败",
+            "expired": "已过期未发送",
+        }[self.value]
 
 
 class WeComOutbox(SQLModel, table=True):

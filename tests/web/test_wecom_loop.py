@@ -14,7 +14,7 @@ from core.channels.code_edits import restaff_code, set_code_enabled
 from core.channels.codes import CodeInput, create_code
 from core.channels.funnel import GroupBy, funnel, funnel_total
 from core.channels.staff import hand_over
-from core.channels.wecom import service
+from core.channels.wecom import outbox, service
 from core.channels.wecom.crypto import WeComCrypto
 from core.platform.clock import shanghai_today
 from db.engine import get_engine
@@ -101,7 +101,7 @@ def test_the_whole_loop(db_url: str, fake: FakeWeCom, world) -> None:
     answer = _post(client, params, body)
     assert (answer.status_code, answer.text) == (200, "success")
     assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
-    assert service.drain() == 1
+    assert service.drain() == 2  # the welcome (its own lane), then the tags
     assert fake.welcomes == [("WC1", "您好王女士，我是O111支局的张三")]
     ((userid, external, tag_ids),) = fake.marks
     assert (userid, external) == ("wx_O111_张三", "wmCustomer1")
@@ -121,7 +121,7 @@ def test_the_whole_loop(db_url: str, fake: FakeWeCom, world) -> None:
     # 3. The same callback again: nothing changes.
     assert _post(client, params, body).status_code == 200
     assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
-    assert _count(db_url, WeComOutbox) == 2 and service.drain() == 0
+    assert _count(db_url, WeComOutbox) == 3 and service.drain() == 0
     # WeCom re-delivering the same event (new ciphertext) is stored once too.
     again_params, again_body = fake.callback(
         add_event(
@@ -255,13 +255,84 @@ def test_a_refused_call_is_recorded_and_shown(db_url: str, fake: FakeWeCom, worl
                 GREET,
                 {"userid": "u", "external_userid": "e", "welcome_code": "used", "welcome": "hi"},
             )
-    fake.welcomes.append(("used", "earlier"))  # WeCom answers 41051: not retryable
+    fake.welcome_times["used"] = time.time()  # WeCom answers 41051: not retryable
     service.drain()
     with Session(get_engine(db_url)) as session:
         view = service.overview(session, actor=users[Role.ADMIN])
     assert view.live and view.outbox[OutboxState.FAILED] == 1
     assert "41051" in view.failures[0].error
     assert view.last_callback.startswith("change_external_contact/add_external_contact")
+
+
+def test_a_burst_of_adds_is_greeted_before_slow_tag_calls_queued_earlier(
+    db_url: str, fake: FakeWeCom, world
+) -> None:
+    """Welcomes have a lane of their own: 60 tag calls to a slow WeCom queued first do not
+    hold up the greetings of the 10 customers who add next."""
+    _, _, code, client = world
+    service.drain()  # the contact way
+    fake.delays["mark_tag"] = 0.3
+    for i in range(60):  # adds without a WelcomeCode: tag calls only
+        _post(
+            client,
+            *fake.callback(add_event(state=code.slug, userid="wx_O111_张三", external=f"wmT{i}")),
+        )
+    for i in range(10):
+        _post(
+            client,
+            *fake.callback(
+                add_event(
+                    state=code.slug,
+                    userid="wx_O111_张三",
+                    external=f"wmW{i}",
+                    welcome_code=f"WC{i}",
+                )
+            ),
+        )
+    assert _count(db_url, WeComOutbox, WeComOutbox.kind == outbox.WELCOME) == 10
+    queued = time.time()
+    outbox.start_worker()
+    try:
+        _wait(lambda: len(fake.welcomes) == 10)
+        tagged_meanwhile = len(fake.marks)
+        _wait(lambda: len(fake.marks) == 70)
+    finally:
+        outbox.stop_worker()
+    assert tagged_meanwhile < 60, "the greetings waited for the tag calls queued before them"
+    assert max(fake.welcome_times.values()) < sorted(fake.mark_times)[59]
+    assert max(fake.welcome_times.values()) - queued < outbox.WELCOME_TTL.total_seconds()
+    assert {c for c, _ in fake.welcomes} == {f"WC{i}" for i in range(10)}
+
+
+def _wait(done, seconds: float = 20) -> None:
+    deadline = time.time() + seconds
+    while not done():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_stale_welcome_code_is_not_used_but_recorded_as_expired(
+    db_url: str, fake: FakeWeCom, world
+) -> None:
+    users, _, code, client = world
+    service.drain()
+    late = int(time.time()) - 25  # WeCom keeps a WelcomeCode ~20 s
+    params, body = fake.callback(
+        add_event(
+            state=code.slug, userid="wx_O111_张三", external="wmLate", welcome_code="WCL", at=late
+        )
+    )
+    assert _post(client, params, body).status_code == 200
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
+    assert service.drain() == 2
+    assert fake.welcomes == [] and len(fake.marks) == 1  # tagged all the same
+    with Session(get_engine(db_url)) as session:
+        row = session.exec(select(WeComOutbox).where(WeComOutbox.kind == outbox.WELCOME)).one()
+        assert row.state == OutboxState.EXPIRED and "欢迎码已过期" in row.error
+        assert "WCL" not in str(row.payload) and "wmLate" not in str(row.payload)
+        view = service.overview(session, actor=users[Role.ADMIN])
+    assert view.outbox[OutboxState.EXPIRED] == 1
+    assert view.failures[0].kind == outbox.WELCOME and "未发送欢迎语" in view.failures[0].error
 
 
 def test_hand_over_transfers_in_wecom_and_shows_the_outcome(

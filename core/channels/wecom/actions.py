@@ -5,6 +5,7 @@ transaction open, and stores WeCom's answer in a short transaction of its own.""
 from __future__ import annotations
 
 import threading
+import time
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -12,7 +13,14 @@ from sqlmodel import select
 from core.channels.codes import code_pool
 from core.channels.events import welcome_text
 from core.channels.wecom.client import WeComClient, WeComError
-from core.channels.wecom.outbox import Outcome, StepFailed, handler
+from core.channels.wecom.outbox import (
+    WELCOME,
+    WELCOME_TTL,
+    Expired,
+    Outcome,
+    StepFailed,
+    handler,
+)
 from core.channels.wecom_queue import CONTACT_WAY, GREET, TRANSFER
 from db.engine import session_scope, write_transaction
 from db.models import ChannelCode, WeComOutbox, WeComTag
@@ -54,10 +62,34 @@ def _store_contact_way(code_id: int, config_id: str | None, qr_url: str | None) 
         )
 
 
+@handler(WELCOME)
+def welcome(client: WeComClient, row: WeComOutbox) -> Outcome:
+    """send_welcome_msg with the code's text (the customer's name filled in), unless the
+    WelcomeCode is too old by now: then it is not attempted and kept as expired."""
+    p = row.payload
+    _fresh_enough(p)
+    name = ""
+    if "{客户昵称}" in p["welcome"]:
+        name = client.customer_name(p["external_userid"])
+        _fresh_enough(p)  # the name lookup may have been retried
+    text = welcome_text(p["welcome"], nickname=name, outlet="", staff="")
+    client.send_welcome_msg(welcome_code=p["welcome_code"], text=text)
+    return Outcome(f"已发送欢迎语（回调后 {time.time() - p['issued_at']:.1f} 秒）")
+
+
+def _fresh_enough(payload: dict) -> None:
+    age = time.time() - float(payload["issued_at"])
+    if age > WELCOME_TTL.total_seconds():
+        raise Expired(
+            f"欢迎码已过期：加好友 {age:.0f} 秒后才轮到发送（企业微信只保留约 20 秒），未发送欢迎语"
+        )
+
+
 @handler(GREET)
 def greet(client: WeComClient, row: WeComOutbox) -> Outcome:
-    """send_welcome_msg with the code's text (the customer's name filled in), then mark_tag
-    with the code's source tags. Progress is kept, so a retry does not greet twice."""
+    """mark_tag with the code's source tags (and, for a call queued before welcomes had a
+    lane of their own, send_welcome_msg first). Progress is kept, so a retry does not
+    greet twice."""
     p = dict(row.payload)
     done = list(p.get("done", []))
     try:
@@ -74,8 +106,8 @@ def greet(client: WeComClient, row: WeComOutbox) -> Outcome:
             done.append("tags")
     except WeComError as exc:
         raise StepFailed(exc, {"done": done}) from exc
-    said = "已发送欢迎语" if "welcome" in done else "无欢迎码"
-    return Outcome(f"{said}，标签 {len(p.get('tags', []))} 个", {"done": done})
+    said = "已发送欢迎语，" if "welcome" in done else ""
+    return Outcome(f"{said}已打标签 {len(p.get('tags', []))} 个", {"done": done})
 
 
 # (API base and corp, name) → id: a tag's id never changes

@@ -30,6 +30,8 @@ from core.channels.wecom.crypto import (
     encrypted_field,
     parse_fields,
 )
+from core.channels.wecom.outbox import WELCOME
+from core.channels.wecom.turns import write_turn
 from core.channels.wecom_queue import GREET, enqueue, live
 from core.platform.cells import DateWindow
 from core.platform.clock import utcnow
@@ -259,24 +261,48 @@ def _friends_added(session: Session, adds: list[tuple[int, dict[str, str]]]) -> 
 def _queue_greeting(
     session: Session, fields: dict[str, str], code: ChannelCode, person: Staff | None, outlet: str
 ) -> None:
-    enqueue(
-        session,
-        GREET,
-        {
-            "userid": fields.get("UserID", ""),
-            "external_userid": fields.get("ExternalUserID", ""),
-            "welcome_code": fields.get("WelcomeCode", ""),
-            # outlet and staff filled now; the customer's name when the call runs
-            "welcome": welcome_text(
-                code.welcome_message,
-                nickname="{客户昵称}",
-                outlet=outlet,
-                staff=person.name if person else "",
-            ),
-            "tags": list(code.tags),
-        },
-        code_id=code.id,
-    )
+    """Two calls: the welcome message in its own, time-critical lane (only with a
+    WelcomeCode and a text), and the tags in the ordinary one."""
+    external = fields.get("ExternalUserID", "")
+    if fields.get("WelcomeCode") and code.welcome_message:
+        enqueue(
+            session,
+            WELCOME,
+            {
+                "external_userid": external,
+                "welcome_code": fields["WelcomeCode"],
+                "issued_at": _issued_at(fields),
+                # outlet and staff filled now; the customer's name when the call runs
+                "welcome": welcome_text(
+                    code.welcome_message,
+                    nickname="{客户昵称}",
+                    outlet=outlet,
+                    staff=person.name if person else "",
+                ),
+            },
+            code_id=code.id,
+        )
+    if code.tags:
+        enqueue(
+            session,
+            GREET,
+            {
+                "userid": fields.get("UserID", ""),
+                "external_userid": external,
+                "tags": list(code.tags),
+            },
+            code_id=code.id,
+        )
+
+
+def _issued_at(fields: dict[str, str]) -> float:
+    """When WeCom issued the WelcomeCode: the event's CreateTime, but never later than now
+    (a clock ahead of ours must not lend the code extra life)."""
+    now = time.time()
+    try:
+        return min(float(fields.get("CreateTime", "")), now)
+    except ValueError:
+        return now
 
 
 def _moment(fields: dict[str, str]) -> datetime:
@@ -392,7 +418,7 @@ class CallbackWriter:
 
     def _write(self, batch: list[tuple[Item, Future]]) -> None:
         try:
-            with session_scope() as session:
+            with session_scope() as session, write_turn(session, urgent=True):
                 answers = handle_events(session, [item for item, _ in batch])
         except Exception:
             log.exception("callback batch failed; storing its %d callbacks one by one", len(batch))

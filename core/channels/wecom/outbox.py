@@ -7,12 +7,19 @@ growing pause; what still fails is kept as `failed` with WeCom's answer, on the 
 A few worker threads per app process (started from the st.App lifespan in live mode) drain
 it side by side and are woken by the callback route; the scheduler's sweep drains whatever is left (for
 instance after a restart). Several processes share the table safely: a claim is a lease.
+
+Two lanes: welcome messages are time-critical (WeCom keeps a WelcomeCode ~20 s), so they
+have threads, call threads and a short retry pause of their own, and are never queued
+behind tag, contact-way or transfer calls; the other lane gives way while a burst of
+welcomes is being sent. A welcome whose code is too old is not attempted but kept as
+`expired`, shown with the failures.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.channels.wecom.client import WeComClient, WeComError
+from core.channels.wecom.turns import write_turn
 from core.channels.wecom_queue import CONTACT_WAY
 from core.platform.clock import utcnow
 from db.engine import is_postgres, session_scope, write_transaction
@@ -33,9 +41,40 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
 BATCH = 16
-LOOPS = 2  # drain loops per process: a slow call (retrying) holds up only its own batch
-CALL_THREADS = LOOPS * BATCH  # the calls wait on WeCom, not on the CPU
 PERSONAL_FIELDS = ("external_userid", "welcome_code", "external_userids")
+WELCOME = "welcome"  # send_welcome_msg alone: its own lane
+# WeCom keeps a WelcomeCode for 20 s; one older than this is not worth a call any more
+# (the call itself, and a retry after a busy answer, take part of what is left).
+WELCOME_TTL = timedelta(seconds=18)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A share of the outbox with its own drain loops and call threads: `kinds` are the
+    calls it runs (None: every kind not in a lane of its own)."""
+
+    name: str
+    kinds: frozenset[str] | None
+    loops: int  # a slow call (retrying) holds up only its own loop's batch
+    batch: int
+    first_pause: float  # seconds before the first retry, doubled each time
+    max_pause: float
+
+    @property
+    def call_threads(self) -> int:  # the calls wait on WeCom, not on the CPU
+        return self.loops * self.batch
+
+    def pause(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.first_pause * 2 ** (attempts - 1), self.max_pause))
+
+
+# Two loops of 32: one loop of 16 left the greetings of a 200/s burst ~10 s behind.
+WELCOME_LANE = Lane(
+    "welcome", frozenset({WELCOME}), loops=2, batch=32, first_pause=0.5, max_pause=4
+)
+OTHER_LANE = Lane("other", None, loops=2, batch=BATCH, first_pause=10, max_pause=600)
+LANES = (WELCOME_LANE, OTHER_LANE)
+PRIORITY = frozenset({WELCOME})  # kinds the other lane never runs
 
 
 @dataclass
@@ -45,6 +84,10 @@ class Outcome:
 
     result: str
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+class Expired(Exception):
+    """The call came too late to be made (a WelcomeCode that has run out)."""
 
 
 class StepFailed(Exception):
@@ -72,7 +115,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def record_status(kind: str, ok: bool, detail: str) -> None:
     """Its own short transaction: called outside any other."""
-    with session_scope() as session, write_transaction(session):
+    with session_scope() as session, write_turn(session), write_transaction(session):
         row = session.get(WeComStatus, kind) or WeComStatus(kind=kind)
         row.ok, row.detail, row.at = ok, detail[:300], utcnow()
         session.add(row)
@@ -81,22 +124,31 @@ def record_status(kind: str, ok: bool, detail: str) -> None:
 # --- claim, run, finish ------------------------------------------------------------------
 
 
-def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[WeComOutbox]:
-    """Due rows (pending and due, or running with an expired lease), leased to us."""
-    with write_transaction(session):
+def claim(
+    session: Session, *, now: datetime, lane: Lane = OTHER_LANE, limit: int | None = None
+) -> list[WeComOutbox]:
+    """The lane's due rows (pending and due, or running with an expired lease), leased to
+    us, oldest first."""
+    kinds = (
+        WeComOutbox.kind.in_(lane.kinds)
+        if lane.kinds is not None
+        else WeComOutbox.kind.not_in(PRIORITY)
+    )
+    with write_turn(session), write_transaction(session):
         query = (
             select(WeComOutbox)
             .where(
+                kinds,
                 sa.or_(
                     sa.and_(WeComOutbox.state == OutboxState.PENDING, WeComOutbox.next_at <= now),
                     sa.and_(
                         WeComOutbox.state == OutboxState.RUNNING,
                         WeComOutbox.lease_until < now,
                     ),
-                )
+                ),
             )
             .order_by(WeComOutbox.id)
-            .limit(limit)
+            .limit(limit or lane.batch)
         )
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
@@ -121,7 +173,7 @@ def _run(client: WeComClient, row: WeComOutbox) -> tuple[Outcome | None, Excepti
         return None, WeComError(-3, f"unknown outbox kind {row.kind}")
     try:
         return fn(client, row), None
-    except (WeComError, StepFailed) as exc:
+    except (WeComError, StepFailed, Expired) as exc:
         return None, exc
     except Exception as exc:  # a bug must not stop the other calls; it is recorded
         log.exception("outbox %s %s failed", row.kind, row.id)
@@ -137,8 +189,9 @@ def _finish(
     session: Session,
     results: list[tuple[WeComOutbox, Outcome | None, Exception | None]],
     now: datetime,
+    lane: Lane = OTHER_LANE,
 ) -> None:
-    with write_transaction(session):
+    with write_turn(session), write_transaction(session):
         for claimed, outcome, error in results:
             row = session.get(WeComOutbox, claimed.id)
             if row is None:
@@ -146,6 +199,10 @@ def _finish(
             if outcome is not None:
                 row.state, row.result, row.error = OutboxState.DONE, outcome.result[:500], ""
                 row.payload, row.finished_at = _scrub({**row.payload, **outcome.payload}), now
+            elif isinstance(error, Expired):
+                row.state, row.error, row.finished_at = OutboxState.EXPIRED, str(error)[:500], now
+                row.payload = _scrub(row.payload)
+                log.warning("WeCom call %s #%s not made: %s", row.kind, row.id, row.error)
             else:
                 if isinstance(error, StepFailed):
                     row.payload = {**row.payload, **error.payload}
@@ -154,7 +211,7 @@ def _finish(
                 row.error = str(error)[:500]
                 if retry and row.attempts < MAX_ATTEMPTS:
                     row.state = OutboxState.PENDING
-                    row.next_at = now + timedelta(seconds=min(5 * 2**row.attempts, 600))
+                    row.next_at = now + lane.pause(row.attempts)
                 else:
                     row.state, row.finished_at = OutboxState.FAILED, now
                     row.payload = _scrub(row.payload)
@@ -163,38 +220,44 @@ def _finish(
             session.add(row)
 
 
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
+def _executor(lane: Lane) -> ThreadPoolExecutor:
+    """Call threads per lane: welcomes never wait for a thread a tag call holds."""
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="wecom-call")
-        return _pool
+        if lane.name not in _pools:
+            _pools[lane.name] = ThreadPoolExecutor(
+                lane.call_threads, thread_name_prefix=f"wecom-{lane.name}"
+            )
+        return _pools[lane.name]
 
 
-def drain_once(*, client: WeComClient | None = None, now: datetime | None = None) -> int:
-    """Claim a batch, run its calls side by side, record the outcomes; how many ran."""
+def drain_once(
+    *, client: WeComClient | None = None, now: datetime | None = None, lane: Lane = OTHER_LANE
+) -> int:
+    """Claim a batch of the lane, run its calls side by side, record the outcomes; how
+    many ran."""
     client = client or WeComClient()
     with session_scope() as session:
-        rows = claim(session, now=now or utcnow())
+        rows = claim(session, now=now or utcnow(), lane=lane)
         if not rows:
             return 0
-        results = list(_executor().map(lambda r: (r, *_run(client, r)), rows))
-        _finish(session, results, utcnow())
+        results = list(_executor(lane).map(lambda r: (r, *_run(client, r)), rows))
+        _finish(session, results, utcnow(), lane)
     return len(rows)
 
 
 def drain(*, client: WeComClient | None = None, rounds: int = 1000) -> int:
-    """Run every due call (tests, the scheduler's sweep)."""
+    """Run every due call (tests, the scheduler's sweep), welcomes first."""
     total = 0
-    for _ in range(rounds):
-        ran = drain_once(client=client)
-        total += ran
-        if not ran:
-            break
+    for lane in LANES:
+        for _ in range(rounds):
+            ran = drain_once(client=client, lane=lane)
+            total += ran
+            if not ran:
+                break
     return total
 
 
@@ -202,16 +265,23 @@ def drain(*, client: WeComClient | None = None, rounds: int = 1000) -> int:
 
 
 class OutboxWorker:
-    """`LOOPS` threads that drain the outbox side by side as soon as they are woken, and at
-    least every `idle` seconds."""
+    """Each lane's loops drain it side by side as soon as they are woken, and at least
+    every `idle` seconds. The other lane gives way (up to `YIELD_SECONDS`) while welcomes
+    are being sent: they share the process's CPU."""
+
+    YIELD_SECONDS = 2.0
 
     def __init__(self, idle: float = 1.0) -> None:
         self.idle = idle
-        self.woken = threading.Event()
+        self.woken = {lane.name: threading.Event() for lane in LANES}
         self.stopping = threading.Event()
+        self.welcomes_at = 0.0  # time.monotonic() when a welcome batch last ran
         self.threads = [
-            threading.Thread(target=self._loop, name=f"wecom-outbox-{n}", daemon=True)
-            for n in range(LOOPS)
+            threading.Thread(
+                target=self._loop, args=(lane,), name=f"wecom-{lane.name}-{n}", daemon=True
+            )
+            for lane in LANES
+            for n in range(lane.loops)
         ]
 
     def start(self) -> None:
@@ -221,20 +291,40 @@ class OutboxWorker:
     def is_alive(self) -> bool:
         return any(thread.is_alive() for thread in self.threads)
 
-    def _loop(self) -> None:
+    def _loop(self, lane: Lane) -> None:
+        woken = self.woken[lane.name]
         while not self.stopping.is_set():
+            if lane is not WELCOME_LANE:
+                self._give_way()
             try:
-                ran = drain_once()
+                ran = drain_once(lane=lane)
             except Exception:
-                log.exception("outbox drain failed")
+                log.exception("outbox drain (%s) failed", lane.name)
                 ran = 0
+            if lane is WELCOME_LANE and ran:
+                self.welcomes_at = time.monotonic()
             if not ran:
-                self.woken.wait(self.idle)
-                self.woken.clear()
+                woken.wait(self.idle)
+                woken.clear()
+
+    def _give_way(self) -> None:
+        """Wait while welcomes were sent in the last moment, but not longer than
+        YIELD_SECONDS: the other calls are late, never starved."""
+        began = time.monotonic()
+        while (
+            time.monotonic() - self.welcomes_at < 0.2
+            and time.monotonic() - began < self.YIELD_SECONDS
+            and not self.stopping.is_set()
+        ):
+            time.sleep(0.05)
+
+    def wake(self) -> None:
+        for event in self.woken.values():
+            event.set()
 
     def stop(self) -> None:
         self.stopping.set()
-        self.woken.set()
+        self.wake()
 
     def join(self, timeout: float) -> None:
         for thread in self.threads:
@@ -263,4 +353,4 @@ def stop_worker() -> None:
 def wake() -> None:
     """New calls were queued: the worker (if this process runs one) starts now."""
     if _worker is not None:
-        _worker.woken.set()
+        _worker.wake()

@@ -76,7 +76,7 @@ class WeComOverview:
     refused: int  # refused callbacks since this process started
     last_refusal: str
     outbox: dict[OutboxState, int]
-    failures: list[CallFailure]
+    failures: list[CallFailure]  # failed calls and welcomes not sent in time (expired)
 
 
 def overview(session: Session, *, actor: Actor) -> WeComOverview:
@@ -96,7 +96,7 @@ def overview(session: Session, *, actor: Actor) -> WeComOverview:
         CallFailure(row.kind, row.error, row.finished_at or row.created_at, row.attempts)
         for row in session.exec(
             select(WeComOutbox)
-            .where(WeComOutbox.state == OutboxState.FAILED)
+            .where(WeComOutbox.state.in_([OutboxState.FAILED, OutboxState.EXPIRED]))
             .order_by(col(WeComOutbox.id).desc())
             .limit(20)
         )
