@@ -31,7 +31,6 @@ from core.channels.wecom.crypto import (
     parse_fields,
 )
 from core.channels.wecom.outbox import WELCOME
-from core.channels.wecom.turns import write_turn
 from core.channels.wecom_queue import GREET, enqueue, live
 from core.platform.cells import DateWindow
 from core.platform.clock import utcnow
@@ -418,7 +417,7 @@ class CallbackWriter:
 
     def _write(self, batch: list[tuple[Item, Future]]) -> None:
         try:
-            with session_scope() as session, write_turn(session, urgent=True):
+            with session_scope() as session:
                 answers = handle_events(session, [item for item, _ in batch])
         except Exception:
             log.exception("callback batch failed; storing its %d callbacks one by one", len(batch))

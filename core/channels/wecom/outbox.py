@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.channels.wecom.client import WeComClient, WeComError
-from core.channels.wecom.turns import write_turn
 from core.channels.wecom_queue import CONTACT_WAY
 from core.platform.clock import utcnow
 from db.engine import is_postgres, session_scope, write_transaction
@@ -115,7 +114,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def record_status(kind: str, ok: bool, detail: str) -> None:
     """Its own short transaction: called outside any other."""
-    with session_scope() as session, write_turn(session), write_transaction(session):
+    with session_scope() as session, write_transaction(session):
         row = session.get(WeComStatus, kind) or WeComStatus(kind=kind)
         row.ok, row.detail, row.at = ok, detail[:300], utcnow()
         session.add(row)
@@ -134,7 +133,7 @@ def claim(
         if lane.kinds is not None
         else WeComOutbox.kind.not_in(PRIORITY)
     )
-    with write_turn(session), write_transaction(session):
+    with write_transaction(session):
         query = (
             select(WeComOutbox)
             .where(
@@ -191,7 +190,7 @@ def _finish(
     now: datetime,
     lane: Lane = OTHER_LANE,
 ) -> None:
-    with write_turn(session), write_transaction(session):
+    with write_transaction(session):
         for claimed, outcome, error in results:
             row = session.get(WeComOutbox, claimed.id)
             if row is None:
