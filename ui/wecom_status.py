@@ -42,10 +42,14 @@ def wecom_section(actor: Actor) -> None:
         f"本进程拒绝 {view.refused} 次" if view.refused else None,
         delta_color="off",
     )
+    expired = view.outbox.get(OutboxState.EXPIRED, 0)
     queue.metric(
         "待发送 / 失败的调用",
         f"{view.outbox.get(OutboxState.PENDING, 0) + view.outbox.get(OutboxState.RUNNING, 0)}"
-        f" / {view.outbox.get(OutboxState.FAILED, 0)}",
+        f" / {view.outbox.get(OutboxState.FAILED, 0) + expired}",
+        f"其中欢迎码过期未发送 {expired} 条" if expired else None,
+        delta_color="off",
+        delta_arrow="off",
     )
     if view.token_ok is False:
         st.error("获取 access_token 失败：" + md(view.token_detail))
