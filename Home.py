@@ -2,10 +2,8 @@
 
 import streamlit as st
 
-from core.metrics.dashboard import scope_label
 from core.platform.notifications import unread_count
-from core.platform.permissions import Action
-from ui import nav, widgets
+from ui import nav, page_data, widgets
 
 st.set_page_config(page_title="邮惠运营工作台", page_icon="📮", layout="wide")
 widgets.apply_global_style()
@@ -20,7 +18,7 @@ if actor is not None:
     with widgets.db() as session:
         widgets.sidebar_user(
             actor,
-            scope_label(session, actor, Action.VIEW_DASHBOARD),
+            page_data.sidebar_scope(actor),
             unread_count(session, actor=actor),
         )
     nav.phone_support()

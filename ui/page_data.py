@@ -13,11 +13,11 @@ from datetime import date
 import streamlit as st
 
 from core.campaigns.targets import CampaignPeriod, board_campaigns
-from core.metrics.dashboard import HomeOverview, home_overview
+from core.metrics.dashboard import HomeOverview, home_overview, scope_label
 from core.metrics.outlet_detail import OutletDetail, outlet_detail
 from core.metrics.rankings import Board, BoardQuery, ScopeChoices, board_scopes, leaderboard
 from core.metrics.values import latest_date
-from core.platform.permissions import Actor
+from core.platform.permissions import Action, Actor
 from ui import widgets
 
 
@@ -25,6 +25,18 @@ def key_of(*parts: object) -> str:
     """The cache key of frozen dataclasses (Actor, BoardQuery, Period): their repr names
     every field."""
     return repr(parts)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _scope_label(_actor: Actor, key: str) -> str:
+    with widgets.db() as session:
+        return scope_label(session, _actor, Action.VIEW_DASHBOARD)
+
+
+def sidebar_scope(actor: Actor) -> str:
+    """ "长沙市 · 五一路网点" under the user's name on every run of every page: org names change
+    rarely (an org import), so five minutes of staleness is fine."""
+    return _scope_label(actor, key_of(actor))
 
 
 @st.cache_data(ttl=120, show_spinner="正在汇总数据…")
