@@ -5,7 +5,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, settle
 from ui.widgets import SESSION_COOKIE
 
 re_rank = re.compile(r"本网点近 30 天新增好友在长沙市排第 \d+ 名")
@@ -81,9 +81,15 @@ def test_bad_metrics_file_is_rejected_with_the_line_named(server: str, page, tmp
         "2026-11-01,NOPE,3,100,2,50,1,100\n".encode("gbk")
     )
     login(page, server, "admin")
-    page.get_by_role("link", name="数据导入").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="数据导入").click()
+    # the page has one uploader per import kind (tabs): wait until it has settled, then use
+    # the open tab's (网点日报) uploader
+    expect(page.get_by_role("tab", name="网点日报")).to_be_visible()
+    settle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bad))
-    expect(page.get_by_text("日报.csv")).to_be_visible()
+    expect(
+        page.locator('[data-testid="stFileChipName"]:visible', has_text="日报.csv")
+    ).to_be_visible(timeout=15_000)
     page.get_by_role("button", name="开始导入").first.click()
     expect(page.get_by_text("文件未导入")).to_be_visible()
     expect(page.get_by_text("发现 1 处问题（涉及 1 行）")).to_be_visible()
