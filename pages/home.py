@@ -34,7 +34,7 @@ for start in range(0, len(overview.kpis), 3):  # row by row, so phones stack the
     for column, kpi in zip(st.columns(3), overview.kpis[start : start + 3], strict=False):
         suffix = "（期末）" if kpi.is_stock else ""
         column.metric(
-            f"{kpi.label}{suffix}",
+            f"{md(kpi.label)}{suffix}",
             kpi.text,
             kpi.change,
             border=True,

@@ -87,7 +87,7 @@ if board.mine is not None:
         f"第 {mine.rank} 名",
         widgets.rank_delta(mine.change),
     )
-    b.metric(board.metric.label, board.metric.format(mine.value))
+    b.metric(md(board.metric.label), board.metric.format(mine.value))
     if detail.gap_to_next is not None:
         c.metric(
             "距上一名",

@@ -103,14 +103,14 @@ except DomainError as exc:
 
 money = board.metric.is_money
 st.caption(
-    f"{md(board.scope_label)} · {board.metric.label} · {md(board.period.text())} · 共 {board.staff_count} 名员工"
+    f"{md(board.scope_label)} · {md(board.metric.label)} · {md(board.period.text())} · 共 {board.staff_count} 名员工"
     f" · 名次变化对比 {board.previous.start} 至 {board.previous.end} · 数据截至 {board.data_until}"
 )
 if figures:
     st.markdown("**转化明细（本范围网点合计）**")
     columns = widgets.figure_pairs("staff_figures").columns(len(figures))
     for column, fig in zip(columns, figures, strict=True):
-        column.metric(fig.label, format_metric(fig.value, is_money=fig.is_money))
+        column.metric(md(fig.label), format_metric(fig.value, is_money=fig.is_money))
 if board.behind:
     names = "、".join(
         f"{r.name}（{float(r.completion or 0) * 100:.0f}%）" for r in board.behind[:10]
@@ -207,7 +207,7 @@ with detail_tab:
         key="staff_trend",
     )
     left, right = st.columns(2)
-    left.metric(f"本期{board.metric.label}", format_metric(detail.total, is_money=money))
+    left.metric(f"本期{md(board.metric.label)}", format_metric(detail.total, is_money=money))
     right.metric("活码加好友", detail.code_friends, help="通过渠道活码添加的好友，不计入导入数据")
     if detail.daily:
         st.dataframe(

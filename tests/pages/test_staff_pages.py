@@ -136,3 +136,25 @@ def test_staff_import_tab_and_export_follow_the_registry(
     assert list(at.dataframe[0].value["价值存款(元)"]) == ["¥1,000.50"]
     stem = next(n for n in downloads if n.startswith("员工排行_价值存款") and n.endswith(".csv"))
     assert "1000.50" in downloads[stem].decode("utf-8-sig")  # numbers stay numbers
+
+
+def test_an_admin_defined_metric_name_is_shown_as_text(app_for, world, sqlite_url) -> None:
+    """A registry name is user text: Markdown or HTML in it reaches Streamlit escaped."""
+    from core.metrics.kinds import MetricKind
+    from core.metrics.registry import MetricForm, save_metric
+
+    _seed(sqlite_url, world[1][Role.ADMIN])
+    name = "**粗**<b>日</b>![x](http://e.cn/p.png)"
+    with Session(get_engine(sqlite_url), expire_on_commit=False) as session:
+        save_metric(
+            session,
+            actor=world[1][Role.ADMIN],
+            form=MetricForm("odd_name", name, "人", MetricKind.FLOW, False, True, True),
+        )
+    at = app_for(Role.PROVINCE_REVIEWER).run()
+    at.switch_page("pages/staff_board.py").run()
+    at.segmented_control(key="staff_metric").set_value("odd_name").run()
+    assert not at.exception
+    shown = [c.value for c in at.caption] + [m.label for m in at.metric]
+    assert any("粗" in text for text in shown)
+    assert not [t for t in shown if "**粗**" in t or "<b>" in t or "![x]" in t]
