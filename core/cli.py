@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from core.platform.errors import DomainError
 from core.platform.permissions import Actor
@@ -157,13 +158,14 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
 
 
-@command("import-org", "import the org tree (code, name, level, parent_code)", _import_args)
-def _import_org(args: argparse.Namespace) -> int:
-    from core.platform.org_import import import_org
-
-    data = _read_file(args.file)
+def _run_import(
+    args: argparse.Namespace, importer: Callable[..., Any], limits: ReadLimits = DEFAULT_LIMITS
+) -> int:
+    """Every import-* command: read the file within its limits, run the core importer as the
+    operator (all or nothing, or a dry run), and report with the exit code."""
+    data = _read_file(args.file, limits)
     with _session() as session:
-        report = import_org(
+        report = importer(
             session,
             actor=_operator(),
             data=data,
@@ -171,22 +173,20 @@ def _import_org(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
     return _report(report.ok, report.summary(), report.problems)
+
+
+@command("import-org", "import the org tree (code, name, level, parent_code)", _import_args)
+def _import_org(args: argparse.Namespace) -> int:
+    from core.platform.org_import import import_org
+
+    return _run_import(args, import_org)
 
 
 @command("import-metrics", "import daily outlet metrics (all or nothing per file)", _import_args)
 def _import_metrics(args: argparse.Namespace) -> int:
     from core.metrics.importing import import_metrics
 
-    data = _read_file(args.file)
-    with _session() as session:
-        report = import_metrics(
-            session,
-            actor=_operator(),
-            data=data,
-            filename=Path(args.file).name,
-            dry_run=args.dry_run,
-        )
-    return _report(report.ok, report.summary(), report.problems)
+    return _run_import(args, import_metrics)
 
 
 @command(
@@ -197,16 +197,7 @@ def _import_metrics(args: argparse.Namespace) -> int:
 def _import_coupons(args: argparse.Namespace) -> int:
     from core.results.coupons import COUPON_LIMITS, import_coupons
 
-    data = _read_file(args.file, COUPON_LIMITS)
-    with _session() as session:
-        report = import_coupons(
-            session,
-            actor=_operator(),
-            data=data,
-            filename=Path(args.file).name,
-            dry_run=args.dry_run,
-        )
-    return _report(report.ok, report.summary(), report.problems)
+    return _run_import(args, import_coupons, COUPON_LIMITS)
 
 
 @command(
@@ -217,16 +208,7 @@ def _import_coupons(args: argparse.Namespace) -> int:
 def _import_targets(args: argparse.Namespace) -> int:
     from core.metrics.targets import import_targets
 
-    data = _read_file(args.file)
-    with _session() as session:
-        report = import_targets(
-            session,
-            actor=_operator(),
-            data=data,
-            filename=Path(args.file).name,
-            dry_run=args.dry_run,
-        )
-    return _report(report.ok, report.summary(), report.problems)
+    return _run_import(args, import_targets)
 
 
 def _retrospective_args(p: argparse.ArgumentParser) -> None:
@@ -415,16 +397,7 @@ def _staff_leaderboard(args: argparse.Namespace) -> int:
 def _import_staff_metrics(args: argparse.Namespace) -> int:
     from core.metrics.staff_importing import import_staff_metrics
 
-    data = _read_file(args.file)
-    with _session() as session:
-        report = import_staff_metrics(
-            session,
-            actor=_operator(),
-            data=data,
-            filename=Path(args.file).name,
-            dry_run=args.dry_run,
-        )
-    return _report(report.ok, report.summary(), report.problems)
+    return _run_import(args, import_staff_metrics)
 
 
 @command(
@@ -435,16 +408,7 @@ def _import_staff_metrics(args: argparse.Namespace) -> int:
 def _import_staff_targets(args: argparse.Namespace) -> int:
     from core.metrics.staff_targets import import_staff_targets
 
-    data = _read_file(args.file)
-    with _session() as session:
-        report = import_staff_targets(
-            session,
-            actor=_operator(),
-            data=data,
-            filename=Path(args.file).name,
-            dry_run=args.dry_run,
-        )
-    return _report(report.ok, report.summary(), report.problems)
+    return _run_import(args, import_staff_targets)
 
 
 def _progress(label: str) -> Callable[[int, int], None]:
