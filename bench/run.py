@@ -27,6 +27,7 @@ BENCHMARKS = {
     "load": "bench.load",  # many managers through Streamlit's websocket protocol
     "staff": "bench.bench_staff",
     "results": "bench.bench_results",
+    "wecom": "bench.bench_wecom",  # signed WeCom callbacks at 200/s against one app process
 }
 
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 _SAFE_NEXT = re.compile(r"^[a-z0-9_-]{1,40}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 OVER_LIMIT_DELAY_SECONDS = 1.0
+CALLBACK_ANSWER_SECONDS = 4.0  # WeCom waits 5 s for an answer, then re-sends
 
 # Per process, in memory: see core/platform/ratelimit.py for why not in the database.
 login_limiter = SlidingWindowLimiter(window_seconds=60)
@@ -286,10 +287,18 @@ async def wecom_callback(request: Request) -> Response:
         # writer's (grouped with the callbacks arriving at the same moment); the answer waits
         # for the commit.
         fields, digest = callbacks.check(params, body)
-        received = await asyncio.wrap_future(callbacks.writer().submit(fields, digest))
+        received = await asyncio.wait_for(
+            asyncio.wrap_future(callbacks.writer().submit(fields, digest)),
+            CALLBACK_ANSWER_SECONDS,
+        )
     except CallbackRefused as exc:
         log.warning("WeCom callback refused: %s", exc)
         return PlainTextResponse("forbidden", status_code=403)
+    except TimeoutError:
+        # Not stored in time: WeCom re-sends a callback it got no "success" for, and a
+        # late commit of this one makes the re-sent copy a replay, so it is stored once.
+        log.warning("WeCom callback not stored within %ss: answered 503", CALLBACK_ANSWER_SECONDS)
+        return PlainTextResponse("busy", status_code=503)
     if received.queued:
         wecom.wake()
     return PlainTextResponse("success")

@@ -201,6 +201,34 @@ def test_forged_foreign_and_stale_callbacks_get_403_and_write_nothing(
     assert client.get("/wecom/callback", params=bad).status_code == 403
 
 
+def test_a_callback_not_stored_in_time_gets_503_and_its_resend_is_stored_once(
+    db_url: str, fake: FakeWeCom, world, monkeypatch
+) -> None:
+    """The route never waits past WeCom's 5 s: a callback the writer has not stored in time
+    is answered 503 (WeCom re-sends it), and the writer then skips it rather than storing
+    an event nobody was told about; the re-sent copy is stored once."""
+    from core.channels.wecom import callbacks
+    from ui import routes as routes_module
+
+    _, _, code, client = world
+    working = callbacks.writer
+    stalled = callbacks.CallbackWriter(threads=0)  # takes callbacks, stores none yet
+    monkeypatch.setattr(callbacks, "writer", lambda: stalled)
+    monkeypatch.setattr(routes_module, "CALLBACK_ANSWER_SECONDS", 0.2)
+    event = add_event(state=code.slug, userid="wx_O111_张三", external="wmSlow", welcome_code="WS")
+    params, body = fake.callback(event)
+    began = time.monotonic()
+    assert _post(client, params, body).status_code == 503
+    assert time.monotonic() - began < 2
+    stalled._write([stalled.inbox.get_nowait()])  # the writer catches up: nothing stored
+    assert _count(db_url, WeComCallback) == 0 and _count(db_url, ChannelEvent) == 0
+
+    monkeypatch.setattr(callbacks, "writer", working)
+    assert _post(client, params, body).status_code == 200  # WeCom re-sends
+    assert _post(client, params, body).status_code == 200  # and once more: a replay
+    assert _count(db_url, ChannelEvent, ChannelEvent.event_type == EventType.ADD_FRIEND) == 1
+
+
 def test_busy_wecom_expired_tokens_and_edits(db_url: str, fake: FakeWeCom, world) -> None:
     users, staff, code, _ = world
     fake.busy_rate = 0.5

@@ -386,7 +386,10 @@ class CallbackWriter:
     MAX_BATCH = 500
 
     def __init__(self, threads: int = 1) -> None:
-        self.inbox: queue.SimpleQueue[tuple[Item, Future]] = queue.SimpleQueue()
+        # queue.Queue, not SimpleQueue: with several consumers, SimpleQueue.get(timeout=...)
+        # was seen to block for good (a writer stuck holding a batch whose requests never got
+        # an answer, once in ~10 runs of bench_wecom on PostgreSQL).
+        self.inbox: queue.Queue[tuple[Item, Future]] = queue.Queue()
         self.threads = [
             threading.Thread(target=self.run, name=f"wecom-callbacks-{n}", daemon=True)
             for n in range(threads)
@@ -416,6 +419,11 @@ class CallbackWriter:
             self._write(batch)
 
     def _write(self, batch: list[tuple[Item, Future]]) -> None:
+        # A request that stopped waiting (it answered 503 and WeCom will re-send) is not
+        # written; from here on the others can no longer be cancelled.
+        batch = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             with session_scope() as session:
                 answers = handle_events(session, [item for item, _ in batch])
