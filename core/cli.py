@@ -545,6 +545,40 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wecom_worker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wake-from-stdin",
+        action="store_true",
+        help="as the server's child: a byte on stdin wakes it, end of file stops it",
+    )
+
+
+@command(
+    "wecom-worker",
+    "make the queued calls to WeCom (welcome messages, tags, contact ways) until stopped",
+    _wecom_worker_args,
+)
+def _wecom_worker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from core.channels.wecom.service import run_worker
+
+    if not get_settings().wecom_enabled:
+        print(
+            "未配置企业微信（WECOM_CORP_ID、WECOM_SECRET、WECOM_TOKEN、WECOM_AES_KEY）。",
+            file=sys.stderr,
+        )
+        return 1
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    if not args.wake_from_stdin:
+        print("企业微信调用队列已启动（Ctrl+C 停止）。")
+    with contextlib.suppress(KeyboardInterrupt):
+        return run_worker(wake_from_stdin=args.wake_from_stdin, stopping=stopping)
+    return 0
+
+
 def _job_runs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", type=date.fromisoformat, default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")

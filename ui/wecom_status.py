@@ -29,6 +29,7 @@ def wecom_section(actor: Actor) -> None:
         f"实时模式：企业 {md(view.corp_id)}，接口 {md(view.api_base)}，回调地址 /wecom/callback",
         icon=":material/sync:",
     )
+    st.caption("调用企业微信的后台工作进程：" + md(view.worker))
     token, callback, queue = st.columns(3)
     token.metric(
         "上次获取 access_token",

@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,14 @@ DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL = f"sqlite:///{DATA_DIR / 'app.db'}"
 DEFAULT_METRICS_EARLIEST = date(2015, 1, 1)
 WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin"
+
+
+class WorkerMode(StrEnum):
+    """Where the calls to WeCom are made from (WECOM_WORKER)."""
+
+    PROCESS = "process"  # a child process of each server (the default)
+    THREAD = "thread"  # threads inside the server process
+    NONE = "none"  # not by the server: `python -m core wecom-worker` runs elsewhere
 
 
 class SettingsError(DomainError):
@@ -45,6 +54,7 @@ class Settings:
     wecom_token: str = ""
     wecom_aes_key: str = ""  # the 43-character EncodingAESKey
     wecom_api_base: str = WECOM_API_BASE
+    wecom_worker: WorkerMode = WorkerMode.PROCESS
 
     @property
     def wecom_enabled(self) -> bool:
@@ -73,6 +83,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "WECOM_TOKEN": "callback Token set in WeCom's admin console",
     "WECOM_AES_KEY": "callback EncodingAESKey (43 characters)",
     "WECOM_API_BASE": "WeCom API base URL (default https://qyapi.weixin.qq.com/cgi-bin)",
+    "WECOM_WORKER": "where calls to WeCom are made: process (default), thread or none",
 }
 
 
@@ -96,7 +107,19 @@ def get_settings() -> Settings:
         wecom_token=os.environ.get("WECOM_TOKEN", "").strip(),
         wecom_aes_key=_aes_key(),
         wecom_api_base=(os.environ.get("WECOM_API_BASE") or WECOM_API_BASE).strip().rstrip("/"),
+        wecom_worker=_worker_mode(),
     )
+
+
+def _worker_mode() -> WorkerMode:
+    text = (os.environ.get("WECOM_WORKER") or WorkerMode.PROCESS.value).strip().lower()
+    try:
+        return WorkerMode(text)
+    except ValueError:
+        choices = "、".join(m.value for m in WorkerMode)
+        raise SettingsError(
+            f"环境变量 WECOM_WORKER 须为 {choices} 之一，当前值「{text}」"
+        ) from None
 
 
 def _aes_key() -> str:

@@ -419,3 +419,50 @@ def test_without_settings_nothing_is_queued_and_the_route_is_off(db_url: str, mo
     assert client.post("/wecom/callback", content=b"<xml/>").status_code == 404
     scan = client.get(f"/c/{code.slug}")
     assert scan.headers["location"].startswith("https://work.weixin.qq.com/ca/O111-")
+
+
+def test_the_server_makes_its_calls_from_a_worker_process_it_restarts_and_stops(
+    db_url: str, fake: FakeWeCom, world
+) -> None:
+    """WECOM_WORKER=process (the default): the server's lifespan starts
+    `python -m core wecom-worker` as its child; a callback wakes it, it greets and tags in
+    its own process; if it dies it comes back; stopping the server stops it."""
+    users, _, code, client = world
+    assert service.start()
+    try:
+        sidecar = service._sidecar
+        assert sidecar is not None and sidecar.alive()
+        first_pid = sidecar.pid
+        assert "独立进程运行中" in service.worker_state()
+        params, body = fake.callback(
+            add_event(state=code.slug, userid="wx_O111_张三", external="wmP1", welcome_code="P1")
+        )
+        assert _post(client, params, body).status_code == 200
+        _wait(lambda: [c for c, _ in fake.welcomes] == ["P1"] and len(fake.marks) == 1)
+        assert fake.contact_ways, "the code queued before start became a contact way too"
+
+        sidecar.process.kill()  # a crash: the server starts it again
+        _wait(lambda: sidecar.alive() and sidecar.pid != first_pid)
+        params, body = fake.callback(
+            add_event(state=code.slug, userid="wx_O111_张三", external="wmP2", welcome_code="P2")
+        )
+        assert _post(client, params, body).status_code == 200
+        _wait(lambda: "P2" in [c for c, _ in fake.welcomes])
+        assert "已重启 1 次" in service.worker_state()
+        with Session(get_engine(db_url)) as session:
+            view = service.overview(session, actor=users[Role.ADMIN])
+        assert view.worker == service.worker_state()
+    finally:
+        process = service._sidecar.process if service._sidecar else None
+        began = time.monotonic()
+        service.stop()
+    assert process is not None and process.returncode == 0  # stopped in order, not killed
+    assert time.monotonic() - began < 5
+    assert service._sidecar is None
+
+
+def test_the_worker_command_needs_wecom_settings(db_url: str, capsys) -> None:
+    from core.cli import main
+
+    assert main(["wecom-worker"]) == 1
+    assert "未配置企业微信" in capsys.readouterr().err

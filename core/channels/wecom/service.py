@@ -4,6 +4,8 @@ callback, failed calls, hand-over results)."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,16 +16,18 @@ from core.channels.wecom import actions  # noqa: F401  (registers the outbox han
 from core.channels.wecom import client as client_module
 from core.channels.wecom.callbacks import last_refusal
 from core.channels.wecom.outbox import (
+    OutboxWorker,
     drain,
     drain_once,
     record_status,
     start_worker,
     stop_worker,
-    wake,
 )
+from core.channels.wecom.outbox import wake as wake_threads
+from core.channels.wecom.sidecar import WorkerProcess
 from core.channels.wecom_queue import TRANSFER
 from core.platform.permissions import Action, Actor, allowed, ensure_allowed
-from core.platform.settings import get_settings
+from core.platform.settings import WorkerMode, get_settings
 from db.models import (
     OrgUnit,
     OutboxState,
@@ -33,7 +37,17 @@ from db.models import (
     WeComStatus,
 )
 
-__all__ = ["drain", "drain_once", "handover_feedback", "overview", "start", "stop", "wake"]
+__all__ = [
+    "drain",
+    "drain_once",
+    "handover_feedback",
+    "overview",
+    "run_worker",
+    "start",
+    "stop",
+    "wake",
+    "worker_state",
+]
 TOKEN = "token"
 
 
@@ -41,18 +55,96 @@ def _on_token(ok: bool, detail: str) -> None:
     record_status(TOKEN, ok, detail)
 
 
-def start() -> bool:
-    """Once per server process (the st.App lifespan): in live mode, the outbox worker."""
-    if not get_settings().wecom_enabled:
-        return False
+_sidecar: WorkerProcess | None = None
+
+
+def _listen_for_tokens() -> None:
     if _on_token not in client_module.token_listeners:
         client_module.token_listeners.append(_on_token)
-    start_worker()
+
+
+def start() -> bool:
+    """Once per server process (the st.App lifespan): in live mode, the outbox worker as
+    WECOM_WORKER says: a child process (the default), threads in the server, or none (an
+    operator runs `python -m core wecom-worker` on their own)."""
+    global _sidecar
+    settings = get_settings()
+    if not settings.wecom_enabled:
+        return False
+    if settings.wecom_worker is WorkerMode.PROCESS:
+        if _sidecar is None:
+            _sidecar = WorkerProcess()
+            _sidecar.start()
+    elif settings.wecom_worker is WorkerMode.THREAD:
+        _listen_for_tokens()
+        start_worker()
     return True
 
 
 def stop() -> None:
+    global _sidecar
+    if _sidecar is not None:
+        _sidecar.stop()
+        _sidecar = None
     stop_worker()
+
+
+def wake() -> None:
+    """New calls were queued: whichever worker this process runs starts now."""
+    if _sidecar is not None:
+        _sidecar.wake()
+    else:
+        wake_threads()
+
+
+def run_worker(*, wake_from_stdin: bool, stopping: threading.Event | None = None) -> int:
+    """`python -m core wecom-worker`: the outbox worker in the foreground until `stopping`
+    is set, or (with `wake_from_stdin`, as the server's child) until stdin closes; each byte
+    read wakes it. 1 when WeCom is not configured."""
+    if not get_settings().wecom_enabled:
+        return 1
+    stopping = stopping or threading.Event()
+    _listen_for_tokens()
+    worker = start_worker()
+    if wake_from_stdin:
+        threading.Thread(
+            target=_read_wakes, args=(worker, stopping), name="wecom-wakes", daemon=True
+        ).start()
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        stop_worker()
+    return 0
+
+
+def _read_wakes(worker: OutboxWorker, stopping: threading.Event) -> None:
+    stdin = sys.stdin.buffer
+    while True:
+        try:
+            chunk = stdin.read1(4096)
+        except (OSError, ValueError):
+            chunk = b""
+        if not chunk:  # the server closed our stdin, or is gone
+            stopping.set()
+            return
+        worker.wake()
+
+
+def worker_state() -> str:
+    """Where this process's outbox worker runs, for the admin page."""
+    mode = get_settings().wecom_worker
+    if mode is WorkerMode.PROCESS and _sidecar is not None:
+        if _sidecar.alive():
+            note = f"独立进程运行中（pid {_sidecar.pid}）"
+        else:
+            note = f"独立进程未运行（上次退出码 {_sidecar.last_exit}），正在重启"
+        return note + (f"，已重启 {_sidecar.restarts} 次" if _sidecar.restarts else "")
+    if mode is WorkerMode.THREAD:
+        return "服务进程内的线程"
+    if mode is WorkerMode.NONE:
+        return "本服务不启动（须另行运行 python -m core wecom-worker；定时任务每 30 秒补发）"
+    return "未启动"
 
 
 @dataclass(frozen=True)
@@ -77,6 +169,7 @@ class WeComOverview:
     last_refusal: str
     outbox: dict[OutboxState, int]
     failures: list[CallFailure]  # failed calls and welcomes not sent in time (expired)
+    worker: str  # where the calls to WeCom are made from (worker_state)
 
 
 def overview(session: Session, *, actor: Actor) -> WeComOverview:
@@ -115,6 +208,7 @@ def overview(session: Session, *, actor: Actor) -> WeComOverview:
         last_refusal=f"{refusal.reason}（{refusal.at:%H:%M:%S} UTC）" if refusal else "",
         outbox={OutboxState(k): v for k, v in counts.items()},
         failures=failures,
+        worker=worker_state(),
     )
 
 
