@@ -579,6 +579,19 @@ def _wecom_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+@command(
+    "wecom-sync-codes",
+    "queue a WeCom contact way for every enabled code that has none (codes made before live mode)",
+)
+def _wecom_sync_codes(_args: argparse.Namespace) -> int:
+    from core.channels.wecom.service import sync_contact_ways
+
+    with _session() as session:
+        queued = sync_contact_ways(session, actor=_operator())
+    print(f"已为 {queued} 个活码排队创建企业微信联系我（由 wecom-worker 或应用的后台进程执行）。")
+    return 0
+
+
 def _job_runs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", type=date.fromisoformat, default=None)
     p.add_argument("--format", choices=["table", "json"], default="table")

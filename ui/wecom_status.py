@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.channels.wecom.service import overview
+from core.channels.wecom.service import overview, sync_contact_ways
 from core.platform.clock import format_timestamp
+from core.platform.errors import DomainError
 from core.platform.permissions import Actor
 from db.models import OutboxState
 from ui import widgets
@@ -52,6 +53,8 @@ def wecom_section(actor: Actor) -> None:
         delta_color="off",
         delta_arrow="off",
     )
+    if view.codes_without_contact_way:
+        _sync_codes(actor, view.codes_without_contact_way)
     if view.token_ok is False:
         st.error("获取 access_token 失败：" + md(view.token_detail))
     if view.last_callback:
@@ -74,3 +77,23 @@ def wecom_section(actor: Actor) -> None:
             hide_index=True,
             key="wecom_failures",
         )
+
+
+def _sync_codes(actor: Actor, missing: int) -> None:
+    """Codes made before live mode have no contact way yet: one click queues them all."""
+    st.warning(
+        f"{missing} 个启用中的活码还没有企业微信联系我（多为开启实时模式前创建的活码），"
+        "扫码仍跳转到手工填写的联系链接。",
+        icon=":material/qr_code:",
+    )
+    if st.button(f"为这 {missing} 个活码创建联系我", key="wecom_sync_codes"):
+        try:
+            with widgets.db() as session:
+                queued = sync_contact_ways(session, actor=actor)
+        except DomainError as exc:
+            widgets.show_error(exc)
+            return
+        st.toast(
+            f"已为 {queued} 个活码排队创建联系我，稍后在活码列表查看。", icon=":material/check:"
+        )
+        st.rerun()

@@ -47,6 +47,7 @@ class AuditAction(StrEnum):
     CODE_RESTAFF = "code.restaff"
     CODE_DISABLE = "code.disable"
     CODE_ENABLE = "code.enable"
+    CODE_WECOM_SYNC = "code.wecom_sync"
     STAFF_HANDOVER = "staff.handover"
     EVENTS_IMPORT = "events.import"
     POSTER_EXPORT = "poster.export"
@@ -92,6 +93,7 @@ AUDIT_LABELS: dict[AuditAction, str] = {
     AuditAction.CODE_RESTAFF: "更换接待员工",
     AuditAction.CODE_DISABLE: "停用活码",
     AuditAction.CODE_ENABLE: "启用活码",
+    AuditAction.CODE_WECOM_SYNC: "为现有活码创建联系我",
     AuditAction.STAFF_HANDOVER: "离职继承",
     AuditAction.EVENTS_IMPORT: "导入渠道事件",
     AuditAction.POSTER_EXPORT: "导出海报",

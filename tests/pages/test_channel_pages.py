@@ -8,7 +8,7 @@ from core.channels.codes import CodeInput, create_code
 from core.channels.events import record_event
 from core.platform.clock import shanghai_today
 from db.engine import get_engine
-from db.models import ChannelCode, ChannelType, EventType, Role
+from db.models import ChannelCode, ChannelType, EventType, Role, WeComOutbox
 from tests.factories import make_staff
 
 
@@ -149,10 +149,23 @@ def test_admin_sees_the_wecom_mode_and_funnel_shows_losses(
     from core.platform.settings import get_settings
     from tests.wecom_fake import AES_KEY, CORP_ID, SECRET, TOKEN
 
+    tree, users = world
+    with Session(get_engine(sqlite_url), expire_on_commit=False) as session:
+        old_code = create_code(  # made in manual mode: no contact way
+            session,
+            actor=users[Role.DESIGNER],
+            data=CodeInput(
+                name="旧柜台码",
+                channel_type=ChannelType.COUNTER,
+                outlet_id=tree.outlets["O111"].id,
+                staff_ids=(make_staff(session, "O111", "张三"),),
+            ),
+        )
     at = app_for(Role.ADMIN).run()
     at.switch_page("pages/jobs.py").run()
     assert not at.exception
     assert any("手动模式" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "wecom_sync_codes"]
     for name, value in {
         "WECOM_CORP_ID": CORP_ID,
         "WECOM_SECRET": SECRET,
@@ -166,6 +179,13 @@ def test_admin_sees_the_wecom_mode_and_funnel_shows_losses(
     assert not at.exception
     assert any("实时模式" in s.value for s in at.success)
     assert [m.label for m in at.metric][:2] == ["上次获取 access_token", "上次收到回调"]
+    assert any("1 个启用中的活码还没有企业微信联系我" in w.value for w in at.warning)
+    at.button(key="wecom_sync_codes").click().run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "wecom_sync_codes"]
+    with Session(get_engine(sqlite_url)) as session:
+        queued = session.exec(select(WeComOutbox.code_id)).all()
+    assert queued == [old_code.id]
     at.switch_page("pages/codes.py").run()
     assert not at.exception
     at.switch_page("pages/funnel.py").run()

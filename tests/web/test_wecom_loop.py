@@ -2,6 +2,7 @@
 signed add callback becomes a friend event, a welcome message with the code's text and its
 tags; replays change nothing; bad signatures, other corps and stale callbacks get 403."""
 
+import os
 import time
 
 import pytest
@@ -466,3 +467,62 @@ def test_the_worker_command_needs_wecom_settings(db_url: str, capsys) -> None:
 
     assert main(["wecom-worker"]) == 1
     assert "未配置企业微信" in capsys.readouterr().err
+
+
+def test_existing_codes_get_their_contact_ways_in_one_go(
+    db_url: str, fake: FakeWeCom, world, monkeypatch, capsys
+) -> None:
+    """Codes made before live mode was switched on: the admin (or `python -m core
+    wecom-sync-codes`) queues a contact way for each, once, audited; others may not."""
+    from core.cli import main
+    from core.platform.errors import PermissionDenied, ValidationFailed
+    from core.platform.settings import get_settings
+    from db.models import AuditLog
+
+    users, staff, live_code, _ = world
+    service.drain()  # the live code's own contact way
+    names = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+    saved = {n: os.environ[n] for n in names}
+    for name in names:
+        monkeypatch.delenv(name)
+    get_settings.cache_clear()
+    with Session(get_engine(db_url), expire_on_commit=False) as session:
+        old = [
+            create_code(
+                session,
+                actor=users[Role.CITY_PLANNER],
+                data=CodeInput(
+                    name=f"旧码{i}",
+                    channel_type=ChannelType.COUNTER,
+                    outlet_id=live_code.outlet_id,
+                    staff_ids=(staff["李四"],),
+                ),
+            )
+            for i in range(3)
+        ]
+        with pytest.raises(ValidationFailed, match="未配置企业微信"):
+            service.sync_contact_ways(session, actor=users[Role.ADMIN])
+    for name, value in saved.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    with Session(get_engine(db_url), expire_on_commit=False) as session:
+        for role in (Role.CITY_PLANNER, Role.DESIGNER, Role.OUTLET_MANAGER):
+            with pytest.raises(PermissionDenied):
+                service.sync_contact_ways(session, actor=users[role])
+        assert service.overview(session, actor=users[Role.ADMIN]).codes_without_contact_way == 3
+        assert service.sync_contact_ways(session, actor=users[Role.ADMIN]) == 3
+        assert service.sync_contact_ways(session, actor=users[Role.ADMIN]) == 0  # queued once
+        audit = session.exec(select(AuditLog).where(AuditLog.action == "code.wecom_sync")).all()
+        assert [a.after["count"] for a in audit] == [3, 0]
+    assert main(["wecom-sync-codes"]) == 0
+    assert "已为 0 个活码排队" in capsys.readouterr().out
+    service.drain()
+    assert sorted(w["remark"] for w in fake.contact_ways.values()) == [
+        "旧码0",
+        "旧码1",
+        "旧码2",
+        "柜台码",
+    ]
+    with Session(get_engine(db_url)) as session:
+        assert all(session.get(ChannelCode, c.id).wecom_qr_url for c in old)
+        assert service.overview(session, actor=users[Role.ADMIN]).codes_without_contact_way == 0

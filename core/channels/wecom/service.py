@@ -25,10 +25,15 @@ from core.channels.wecom.outbox import (
 )
 from core.channels.wecom.outbox import wake as wake_threads
 from core.channels.wecom.sidecar import WorkerProcess
-from core.channels.wecom_queue import TRANSFER
+from core.channels.wecom_queue import CONTACT_WAY, TRANSFER, enqueue
+from core.platform import audit
+from core.platform.audit import AuditAction
+from core.platform.errors import FieldProblem, ValidationFailed
 from core.platform.permissions import Action, Actor, allowed, ensure_allowed
 from core.platform.settings import WorkerMode, get_settings
+from db.engine import write_transaction
 from db.models import (
+    ChannelCode,
     OrgUnit,
     OutboxState,
     Staff,
@@ -45,6 +50,7 @@ __all__ = [
     "run_worker",
     "start",
     "stop",
+    "sync_contact_ways",
     "wake",
     "worker_state",
 ]
@@ -170,6 +176,7 @@ class WeComOverview:
     outbox: dict[OutboxState, int]
     failures: list[CallFailure]  # failed calls and welcomes not sent in time (expired)
     worker: str  # where the calls to WeCom are made from (worker_state)
+    codes_without_contact_way: int  # enabled codes with none and none queued (sync_contact_ways)
 
 
 def overview(session: Session, *, actor: Actor) -> WeComOverview:
@@ -209,7 +216,61 @@ def overview(session: Session, *, actor: Actor) -> WeComOverview:
         outbox={OutboxState(k): v for k, v in counts.items()},
         failures=failures,
         worker=worker_state(),
+        codes_without_contact_way=len(_codes_without_contact_way(session))
+        if settings.wecom_enabled
+        else 0,
     )
+
+
+def _codes_without_contact_way(session: Session) -> list[int]:
+    """Enabled codes that have no contact way and no queued call to make one: typically
+    codes made before live mode was switched on."""
+    queued = (
+        select(WeComOutbox.code_id)
+        .where(
+            WeComOutbox.kind == CONTACT_WAY,
+            WeComOutbox.state.in_([OutboxState.PENDING, OutboxState.RUNNING]),
+            WeComOutbox.code_id.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    return list(
+        session.exec(
+            select(ChannelCode.id)
+            .where(
+                ChannelCode.enabled,
+                ChannelCode.wecom_config_id.is_(None),
+                ChannelCode.id.not_in(queued),
+            )
+            .order_by(ChannelCode.id)
+        )
+    )
+
+
+def sync_contact_ways(session: Session, *, actor: Actor) -> int:
+    """为现有活码创建联系我: queue a contact-way call for every enabled code that has none
+    yet (once each; the worker makes them); how many were queued."""
+    ensure_allowed(actor, Action.MANAGE_JOBS)
+    if not get_settings().wecom_enabled:
+        raise ValidationFailed(
+            [FieldProblem("wecom", "未配置企业微信，活码无需创建联系我")],
+            summary="无法创建联系我",
+        )
+    with write_transaction(session):
+        code_ids = _codes_without_contact_way(session)
+        for code_id in code_ids:
+            enqueue(session, CONTACT_WAY, {}, code_id=code_id)
+        audit.record(
+            session,
+            actor=actor,
+            action=AuditAction.CODE_WECOM_SYNC,
+            target_type="channel_code",
+            summary=f"为 {len(code_ids)} 个尚无联系我的活码排队创建企业微信联系我",
+            after={"code_ids": code_ids[:1000], "count": len(code_ids)},
+        )
+    if code_ids:
+        wake()
+    return len(code_ids)
 
 
 @dataclass(frozen=True)
