@@ -8,6 +8,7 @@ import threading
 import time
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from core.channels.codes import code_pool
@@ -22,7 +23,7 @@ from core.channels.wecom.outbox import (
     handler,
 )
 from core.channels.wecom_queue import CONTACT_WAY, GREET, TRANSFER
-from db.engine import session_scope, write_transaction
+from db.engine import is_postgres, session_scope, write_transaction
 from db.models import ChannelCode, WeComOutbox, WeComTag
 
 TAG_EXISTS = 40071  # WeCom: a tag of that name already exists
@@ -144,11 +145,19 @@ def tag_ids(client: WeComClient, names: list[str]) -> list[str]:
 
 
 def _store_tags(tags: dict[str, str]) -> None:
+    """Upserted: a worker in another process may be storing the same new tag right now."""
+    if not tags:
+        return
     with session_scope() as session, write_transaction(session):
-        for name, tag_id in tags.items():
-            row = session.get(WeComTag, name) or WeComTag(name=name, tag_id=tag_id)
-            row.tag_id = tag_id
-            session.add(row)
+        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        statement = insert(WeComTag.__table__).values(
+            [{"name": name, "tag_id": tag_id} for name, tag_id in tags.items()]
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name"], set_={"tag_id": statement.excluded.tag_id}
+            )
+        )
 
 
 FAIL_REASONS = {
