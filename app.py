@@ -16,7 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from core.bootstrap import ensure_database
 from core.channels.wecom import service as wecom
 from core.jobs.scheduler import build_scheduler
-from core.platform.settings import get_settings
+from core.platform.settings import WorkerMode, get_settings
 from ui.routes import routes
 
 log = logging.getLogger("rights_day_studio")
@@ -35,7 +35,9 @@ async def lifespan(_app: st.App):
     if get_settings().scheduler_enabled:
         # Once per server process (not per session or rerun); exactly-once across several
         # processes comes from the job_run claim in the database (core/jobs/scheduler.py).
-        scheduler = build_scheduler()
+        # The outbox sweep only where no worker of ours drains it (WECOM_WORKER=none): a
+        # sweep in the server would make its calls to WeCom beside the callback route.
+        scheduler = build_scheduler(wecom_sweep=get_settings().wecom_worker is WorkerMode.NONE)
         scheduler.start()
     # Live WeCom mode only: the outbox worker that makes the calls to WeCom.
     wecom.start()

@@ -233,8 +233,9 @@ def job_runs(
 # --- the trigger ---------------------------------------------------------------------------
 
 
-def build_scheduler(*, blocking: bool = False, url: str | None = None):
-    """APScheduler with one cron job per JobSpec (stable ids); each firing claims its run."""
+def build_scheduler(*, blocking: bool = False, url: str | None = None, wecom_sweep: bool = True):
+    """APScheduler with one cron job per JobSpec (stable ids); each firing claims its run.
+    `wecom_sweep`: also drain the outbox of calls to WeCom every 30 s (live mode)."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
@@ -258,7 +259,8 @@ def build_scheduler(*, blocking: bool = False, url: str | None = None):
             max_instances=1,
             misfire_grace_time=3600,
         )
-    _add_wecom_sweep(scheduler)
+    if wecom_sweep:
+        _add_wecom_sweep(scheduler)
     # Runs missed while no scheduler was up are caught up once, right after start.
     scheduler.add_job(
         run_due,

@@ -130,3 +130,17 @@ def test_a_tag_stored_by_another_worker_meanwhile_is_not_an_error(db_url: str) -
     assert not errors, errors
     with Session(engine) as session:
         assert session.get(WeComTag, "网点柜台").tag_id == "et-first"
+
+
+def test_the_servers_scheduler_sweeps_the_outbox_only_when_no_worker_of_ours_does(
+    db_url: str, monkeypatch
+) -> None:
+    """A sweep inside the server would make WeCom calls beside the callback route: the
+    server's scheduler adds it only with WECOM_WORKER=none; `python -m core scheduler`
+    (its own process) always does."""
+    from core.jobs.scheduler import build_scheduler
+
+    fake = FakeWeCom()  # not started: only its settings are needed
+    wecom_env(monkeypatch, fake)
+    assert "wecom-outbox" in {job.id for job in build_scheduler().get_jobs()}
+    assert "wecom-outbox" not in {job.id for job in build_scheduler(wecom_sweep=False).get_jobs()}
