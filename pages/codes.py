@@ -34,7 +34,9 @@ names = dict(cities)
 city_id = (
     cities[0][0]
     if len(cities) == 1
-    else st.selectbox("市州", list(names), format_func=names.get, key="codes_city")
+    else st.selectbox(
+        "市州", list(names), format_func=names.get, key="codes_city", placeholder="请选择"
+    )
 )
 with widgets.db() as session:
     codes = list_codes(session, actor=actor, city_id=city_id)
@@ -103,7 +105,11 @@ with panes["下载"]:
             help="纠错等级 H，可在中心放置标志",
         )
         one = st.selectbox(
-            "单个活码", codes, format_func=lambda c: f"{c.outlet_name} · {c.name}", key="codes_one"
+            "单个活码",
+            codes,
+            format_func=lambda c: f"{c.outlet_name} · {c.name}",
+            key="codes_one",
+            placeholder="请选择",
         )
         left, right = st.columns(2)
         left.download_button(
@@ -195,6 +201,7 @@ if can_manage:
             [None, *campaigns],
             format_func=lambda c: "不关联活动" if c is None else campaigns[c],
             key="batch_campaign",
+            placeholder="请选择",
         )
         st.caption(
             f"将为{md(names.get(city_id, ''))} {len(choices.outlets)} 个网点中有在职员工的网点生成；已有的同名活码会沿用，不会重复生成。"

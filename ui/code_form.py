@@ -34,6 +34,7 @@ def code_form(
         index=channels.index(initial.channel_type) if initial else 0,
         format_func=lambda t: t.label,
         key=f"{key}_channel",
+        placeholder="请选择",
     )
     outlets = [initial.outlet_id] if initial else list(outlet_names)
     outlet_id = a.selectbox(
@@ -42,6 +43,7 @@ def code_form(
         format_func=lambda o: outlet_names.get(o, "—"),
         key=f"{key}_outlet",
         disabled=initial is not None,
+        placeholder="请选择",
     )
     rule = b.selectbox(
         "分配规则",
@@ -49,6 +51,7 @@ def code_form(
         index=rules.index(initial.rule) if initial else 0,
         format_func=lambda r: r.label,
         key=f"{key}_rule",
+        placeholder="请选择",
     )
     staff_ids: tuple[int, ...] = initial.staff_ids if initial else ()
     fallback: tuple[int, ...] = initial.fallback_staff_ids if initial else ()
@@ -158,6 +161,7 @@ def _links(
         index=campaign_options.index(initial.campaign_id) if initial else 0,
         format_func=lambda c: "—" if c is None else campaigns[c],
         key=f"{key}_campaign",
+        placeholder="请选择",
     )
     merchant = g.selectbox(
         "所在商户（商户门店码）",
@@ -165,6 +169,7 @@ def _links(
         index=merchant_options.index(initial.merchant_id) if initial else 0,
         format_func=lambda m: "—" if m is None else merchants[m],
         key=f"{key}_merchant",
+        placeholder="请选择",
     )
     return campaign, merchant
 

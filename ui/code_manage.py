@@ -40,6 +40,7 @@ def manage_pane(actor: Actor, codes: list[CodeRead], choices: CodeChoices) -> No
             + (f"（{by_id[i].problem}）" if by_id[i].problem else "")
         ),
         key="manage_code",
+        placeholder="请选择",
     )
     _manage_code(actor, by_id[picked], choices)
 
@@ -119,18 +120,25 @@ def handover_pane(actor: Actor, choices: CodeChoices, *, live_wecom: bool) -> No
     outlet_names = dict(choices.outlets)
     st.caption("员工离职后，把他的客户和活码接待名额交给同网点的同事。")
     outlet_for = st.selectbox(
-        "网点", list(outlet_names), format_func=outlet_names.get, key="hand_outlet"
+        "网点",
+        list(outlet_names),
+        format_func=outlet_names.get,
+        key="hand_outlet",
+        placeholder="请选择",
     )
     people = dict(choices.staff.get(outlet_for, []))
     if len(people) < 2:
         st.info("该网点在职员工不足两人。")
     else:
-        leaver = st.selectbox("离职员工", list(people), format_func=people.get, key="hand_from")
+        leaver = st.selectbox(
+            "离职员工", list(people), format_func=people.get, key="hand_from", placeholder="请选择"
+        )
         heir = st.selectbox(
             "由谁继承",
             [p for p in people if p != leaver],
             format_func=people.get,
             key="hand_to",
+            placeholder="请选择",
         )
         if st.button("确认离职继承", key="hand_go"):
             try:
