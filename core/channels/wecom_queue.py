@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core.platform.clock import utcnow
 from core.platform.settings import get_settings
 from db.models import OutboxState, WeComOutbox
 
@@ -22,6 +24,29 @@ def enqueue(
 ) -> None:
     """Add a call to the caller's open write transaction."""
     session.add(WeComOutbox(kind=kind, payload=payload, code_id=code_id))
+
+
+def outbox_row(kind: str, payload: dict[str, Any], *, code_id: int | None = None) -> dict:
+    """A pending call as a plain row, for `enqueue_rows`."""
+    now = utcnow()
+    return {
+        "kind": kind,
+        "code_id": code_id,
+        "payload": payload,
+        "state": OutboxState.PENDING,
+        "attempts": 0,
+        "next_at": now,
+        "result": "",
+        "error": "",
+        "created_at": now,
+    }
+
+
+def enqueue_rows(session: Session, rows: list[dict]) -> None:
+    """Add many calls to the caller's open write transaction in one statement. The callback
+    writer queues two per new friend: as ORM objects they were half its time."""
+    if rows:
+        session.execute(sa.insert(WeComOutbox.__table__), rows)
 
 
 def live() -> bool:

@@ -31,7 +31,7 @@ from core.channels.wecom.crypto import (
     parse_fields,
 )
 from core.channels.wecom.outbox import WELCOME
-from core.channels.wecom_queue import GREET, enqueue, live
+from core.channels.wecom_queue import GREET, enqueue_rows, live, outbox_row
 from core.platform.cells import DateWindow
 from core.platform.clock import utcnow
 from core.platform.errors import ValidationFailed
@@ -243,6 +243,7 @@ def _friends_added(session: Session, adds: list[tuple[int, dict[str, str]]]) -> 
         pending.append((i, fields, code, person, customer))
     new = store_events(session, events, "callback") if events else set()
     greeted: set[tuple[int, str]] = set()
+    calls: list[dict] = []
     for i, fields, code, person, customer in pending:
         name = event_name(fields)
         if (code.id, customer, EventType.ADD_FRIEND) not in new or (code.id, customer) in greeted:
@@ -252,46 +253,41 @@ def _friends_added(session: Session, adds: list[tuple[int, dict[str, str]]]) -> 
         if not live():
             results[i] = Received(name, f"已记录好友（活码「{code.name}」）", False)
             continue
-        _queue_greeting(session, fields, code, person, outlets.get(code.outlet_id, ""))
+        calls += _greeting_calls(fields, code, person, outlets.get(code.outlet_id, ""))
         results[i] = Received(name, f"已记录好友（活码「{code.name}」），欢迎语与标签已排队", True)
+    enqueue_rows(session, calls)
     return results
 
 
-def _queue_greeting(
-    session: Session, fields: dict[str, str], code: ChannelCode, person: Staff | None, outlet: str
-) -> None:
+def _greeting_calls(
+    fields: dict[str, str], code: ChannelCode, person: Staff | None, outlet: str
+) -> list[dict]:
     """Two calls: the welcome message in its own, time-critical lane (only with a
     WelcomeCode and a text), and the tags in the ordinary one."""
     external = fields.get("ExternalUserID", "")
+    calls = []
     if fields.get("WelcomeCode") and code.welcome_message:
-        enqueue(
-            session,
-            WELCOME,
-            {
-                "external_userid": external,
-                "welcome_code": fields["WelcomeCode"],
-                "issued_at": _issued_at(fields),
-                # outlet and staff filled now; the customer's name when the call runs
-                "welcome": welcome_text(
-                    code.welcome_message,
-                    nickname="{客户昵称}",
-                    outlet=outlet,
-                    staff=person.name if person else "",
-                ),
-            },
-            code_id=code.id,
-        )
+        welcome = {
+            "external_userid": external,
+            "welcome_code": fields["WelcomeCode"],
+            "issued_at": _issued_at(fields),
+            # outlet and staff filled now; the customer's name when the call runs
+            "welcome": welcome_text(
+                code.welcome_message,
+                nickname="{客户昵称}",
+                outlet=outlet,
+                staff=person.name if person else "",
+            ),
+        }
+        calls.append(outbox_row(WELCOME, welcome, code_id=code.id))
     if code.tags:
-        enqueue(
-            session,
-            GREET,
-            {
-                "userid": fields.get("UserID", ""),
-                "external_userid": external,
-                "tags": list(code.tags),
-            },
-            code_id=code.id,
-        )
+        tags = {
+            "userid": fields.get("UserID", ""),
+            "external_userid": external,
+            "tags": list(code.tags),
+        }
+        calls.append(outbox_row(GREET, tags, code_id=code.id))
+    return calls
 
 
 def _issued_at(fields: dict[str, str]) -> float:
