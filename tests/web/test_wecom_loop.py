@@ -458,7 +458,7 @@ def test_the_server_makes_its_calls_from_a_worker_process_it_restarts_and_stops(
         began = time.monotonic()
         service.stop()
     assert process is not None and process.returncode == 0  # stopped in order, not killed
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 9  # within the 10 s it is given before it is killed
     assert service._sidecar is None
 
 
