@@ -4,7 +4,6 @@ see its budget and compliance hints live, save drafts and submit for review."""
 import streamlit as st
 
 from core.campaigns.approvals import submit_plan
-from core.campaigns.attachments import add_attachment, remove_attachment
 from core.campaigns.plans import (
     EDITABLE_STATES,
     campaign_detail,
@@ -125,33 +124,7 @@ with side_calendar:
     plan_view.calendar(edited)
 
 if detail is not None:
-    with st.expander(f"附件（{len(detail.attachments)}）", icon=":material/attach_file:"):
-        for item in detail.attachments:
-            left, right = st.columns([4, 1])
-            plan_view.attachment_button(left, item, actor, f"att_dl_{item.id}")
-            if right.button("删除", key=f"att_rm_{item.id}"):
-                with widgets.db() as session:
-                    remove_attachment(session, actor=actor, attachment_id=item.id)
-                st.rerun()
-        upload = st.file_uploader(
-            "上传附件（PDF、PNG、JPEG，单个不超过 10 MB）",
-            type=["pdf", "png", "jpg", "jpeg"],
-            key=f"att_up_{chosen}",
-        )
-        if upload is not None and st.button("上传", key="att_upload"):
-            try:
-                with widgets.db() as session:
-                    add_attachment(
-                        session,
-                        actor=actor,
-                        campaign_id=detail.row.id,
-                        filename=upload.name,
-                        data=upload.getvalue(),
-                    )
-                st.toast("附件已上传", icon=":material/check_circle:")
-                st.rerun()
-            except DomainError as exc:
-                widgets.show_error(exc)
+    plan_view.attachments_editor(actor, detail, key=f"att_up_{chosen}")
 else:
     st.caption("保存草稿后即可上传附件。")
 

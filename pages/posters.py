@@ -9,20 +9,22 @@ from core.campaigns.targets import board_campaigns
 from core.channels.codes import code_cities
 from core.platform.errors import DomainError
 from core.platform.permissions import Action
-from core.platform.references import BINDABLE_STATES
 from core.posters.render import render_poster, to_pdf, to_png
-from core.posters.studio import batch_posters, campaign_content, campaign_template, poster_hits
+from core.posters.studio import (
+    batch_posters,
+    batch_target,
+    campaign_content,
+    campaign_template,
+    poster_hits,
+)
 from core.posters.templates import (
     MAX_BENEFITS,
-    QR_POSITION_LABELS,
-    QR_POSITIONS,
-    Gradient,
     PosterContent,
     load_templates,
     sample_content,
 )
-from core.posters.uploads import load_upload_image
 from ui import plan_view, widgets
+from ui.poster_style import style_controls
 from ui.text import md
 
 actor = widgets.require(Action.MANAGE_POSTERS)
@@ -38,13 +40,6 @@ with widgets.db() as session:
 def preview_png(template_id: str, content: PosterContent) -> bytes:
     template = templates[template_id]
     return to_png(render_poster(template.scaled(0.5), content))
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def checked_upload(data: bytes) -> bytes:
-    """The upload if it is a usable image (decoding a 5 MB photo on every rerun is slow)."""
-    load_upload_image(data)
-    return data
 
 
 def fill_from_campaign() -> None:
@@ -109,48 +104,7 @@ with controls:
     staff = b.text_input(
         "客户经理", key="poster_staff", max_chars=20, help="按员工批量生成时自动填写"
     )
-    with st.expander("背景、标志与二维码位置"):
-        kind = st.radio(
-            "背景", ["模板默认", "纯色", "渐变", "上传图片"], horizontal=True, key="poster_bg_kind"
-        )
-        background = None
-        if kind == "纯色":
-            background = st.color_picker("背景颜色", "#007A3D", key="poster_bg_color")
-        elif kind == "渐变":
-            c1, c2 = st.columns(2)
-            background = Gradient(
-                (
-                    c1.color_picker("上方", "#00A05A", key="poster_g1"),
-                    c2.color_picker("下方", "#005C2E", key="poster_g2"),
-                )
-            )
-        elif kind == "上传图片":
-            photo = st.file_uploader(
-                "背景图片（PNG/JPEG/WebP，≤5 MB）",
-                type=["png", "jpg", "jpeg", "webp"],
-                key="poster_bg_file",
-            )
-            if photo is not None:
-                try:
-                    background = checked_upload(photo.getvalue())
-                except DomainError as exc:
-                    widgets.show_error(exc)
-        logo_file = st.file_uploader(
-            "标志（可选）", type=["png", "jpg", "jpeg", "webp"], key="poster_logo"
-        )
-        logo = None
-        if logo_file is not None:
-            try:
-                logo = checked_upload(logo_file.getvalue())
-            except DomainError as exc:
-                widgets.show_error(exc)
-        position = st.selectbox(
-            "二维码位置",
-            [None, *QR_POSITIONS],
-            format_func=lambda p: "模板默认" if p is None else QR_POSITION_LABELS[p],
-            key="poster_qr_pos",
-            placeholder="请选择",
-        )
+    background, logo, position = style_controls()
 
 content = PosterContent(
     title=title,
@@ -203,17 +157,13 @@ st.caption(
 )
 names = dict(cities)
 c1, c2 = st.columns(2)
-campaign = None
+campaign_id = None
 if chosen_campaign is not None and chosen_campaign.city_id in names:
-    # The campaign chosen above decides the city; codes and posters carry only approved,
-    # scheduled or running campaigns.
-    city_id = chosen_campaign.city_id
+    # The campaign chosen above decides the city (and is bound while it still may be).
+    target = batch_target(chosen_campaign)
+    city_id, campaign_id = target.city_id, target.campaign_id
     c1.markdown(f"**市州**：{md(names[city_id])}")
-    if chosen_campaign.state in BINDABLE_STATES:
-        campaign = chosen_campaign
-        c1.caption(f"活码和海报关联活动「{md(chosen_campaign.name)}」。")
-    else:
-        c1.caption("该活动已结束，新生成的活码不再关联它。")
+    c1.caption(md(target.note))
 else:
     city_id = c1.selectbox(
         "市州", list(names), format_func=names.get, key="batch_city", placeholder="请选择"
@@ -235,7 +185,7 @@ if st.button("生成并打包", type="primary", key="batch_posters", icon=":mate
                 actor=actor,
                 city_id=city_id,
                 per=per,
-                campaign_id=campaign.id if campaign else None,
+                campaign_id=campaign_id,
                 template_id=template_id,
                 content=base,
                 progress=lambda d, t: bar.progress(d / t, text=f"正在生成海报 {d}/{t}"),

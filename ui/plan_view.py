@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core.campaigns.attachments import attachment_content
+from core.campaigns.attachments import add_attachment, attachment_content, remove_attachment
 from core.campaigns.budget import Budget
 from core.campaigns.compliance import ComplianceHit
 from core.campaigns.design import WEEKDAY_NAMES, CampaignDesign, DesignNames, month_grids
@@ -16,6 +16,7 @@ from core.campaigns.plans import AttachmentRead, CampaignDetail
 from core.campaigns.review import DiffRow
 from core.campaigns.states import ACTION_LABELS, PlanAction
 from core.platform.clock import format_timestamp
+from core.platform.errors import DomainError
 from core.platform.formatting import format_yuan, money_formatter
 from core.platform.permissions import Actor
 from db.models import PLAN_STATE_LABELS, PlanState
@@ -265,3 +266,34 @@ def attachment_button(container, item: AttachmentRead, actor: Actor, key: str) -
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def attachments_editor(actor: Actor, detail: CampaignDetail, *, key: str) -> None:
+    """附件 of a saved draft: download or delete each, upload another (one core call each)."""
+    with st.expander(f"附件（{len(detail.attachments)}）", icon=":material/attach_file:"):
+        for item in detail.attachments:
+            left, right = st.columns([4, 1])
+            attachment_button(left, item, actor, f"att_dl_{item.id}")
+            if right.button("删除", key=f"att_rm_{item.id}"):
+                with widgets.db() as session:
+                    remove_attachment(session, actor=actor, attachment_id=item.id)
+                st.rerun()
+        upload = st.file_uploader(
+            "上传附件（PDF、PNG、JPEG，单个不超过 10 MB）",
+            type=["pdf", "png", "jpg", "jpeg"],
+            key=key,
+        )
+        if upload is not None and st.button("上传", key="att_upload"):
+            try:
+                with widgets.db() as session:
+                    add_attachment(
+                        session,
+                        actor=actor,
+                        campaign_id=detail.row.id,
+                        filename=upload.name,
+                        data=upload.getvalue(),
+                    )
+                st.toast("附件已上传", icon=":material/check_circle:")
+                st.rerun()
+            except DomainError as exc:
+                widgets.show_error(exc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlmodel import Session
@@ -15,13 +15,14 @@ from sqlmodel import Session
 from core.campaigns.compliance import ComplianceHit, check
 from core.campaigns.design import CampaignDesign, Coupon
 from core.campaigns.plans import ensure_campaign_allowed, load_campaign
+from core.campaigns.targets import CampaignPeriod
 from core.channels.code_export import safe_name
 from core.channels.codes import CodeRead, batch_codes, list_codes
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.errors import FieldProblem, NotFound, ValidationFailed
 from core.platform.permissions import Action, Actor, ensure_allowed
-from core.platform.references import ensure_references, reference_problems
+from core.platform.references import BINDABLE_STATES, ensure_references, reference_problems
 from core.posters.batch import render_many
 from core.posters.templates import (
     LIMITS,
@@ -81,6 +82,24 @@ def campaign_template(session: Session, *, actor: Actor, campaign_id: int) -> st
         return TEMPLATE_OF_KIND[campaign.kind]
     design = CampaignDesign.model_validate(campaign.design)
     return MERCHANT_TEMPLATE if design.merchant_ids else DEFAULT_TEMPLATE
+
+
+@dataclass(frozen=True)
+class BatchTarget:
+    """Where a batch of posters goes when a campaign was chosen: the campaign's city, and
+    the campaign itself only while codes may still be bound to it."""
+
+    city_id: int
+    campaign_id: int | None
+    note: str  # what the designer is told about the binding
+
+
+def batch_target(campaign: CampaignPeriod) -> BatchTarget:
+    if campaign.state in BINDABLE_STATES:
+        return BatchTarget(
+            campaign.city_id, campaign.id, f"活码和海报关联活动「{campaign.name}」。"
+        )
+    return BatchTarget(campaign.city_id, None, "该活动已结束，新生成的活码不再关联它。")
 
 
 def _day(day: date) -> str:

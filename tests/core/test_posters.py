@@ -185,3 +185,21 @@ def test_an_outlets_posters_carry_a_campaign_only_while_it_may_be_carried(
         advance_campaign(session, actor=Actor.system(), campaign_id=campaign, action=action)
     outlet_posters(session, actor=users[Role.OUTLET_MANAGER])
     assert titles == ["逢8会员权益日", posters.OUTLET_DEFAULT_TEXT.title]
+
+
+def test_a_batch_follows_the_chosen_campaigns_city_and_binds_it_only_while_it_may() -> None:
+    from datetime import date
+
+    from core.campaigns.targets import CampaignPeriod
+    from core.posters.studio import batch_target
+    from db.models import PlanState
+
+    def period(state: PlanState) -> CampaignPeriod:
+        return CampaignPeriod(7, "新春存款节", 42, date(2026, 1, 1), date(2026, 1, 31), state)
+
+    running = batch_target(period(PlanState.RUNNING))
+    assert (running.city_id, running.campaign_id) == (42, 7)
+    assert "新春存款节" in running.note
+    ended = batch_target(period(PlanState.ENDED))
+    assert (ended.city_id, ended.campaign_id) == (42, None)
+    assert "已结束" in ended.note
