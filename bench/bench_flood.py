@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session, select
 
-from bench.common import Result, ensure_postgres_database, scratch_sqlite
+from bench.common import Result, cpu_seconds, ensure_postgres_database, scratch_sqlite
 from core.channels.codes import CodeInput, create_code
 from db.engine import get_engine
 from db.migrate import empty_postgres_schema, upgrade_to_head
@@ -93,11 +93,6 @@ def _world(url: str) -> str:
     return code.slug
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def _scan_latencies(base: str, slug: str, seconds: float) -> list[float]:
     host, port = urlsplit(base).hostname, urlsplit(base).port
     latencies, deadline = [], time.monotonic() + seconds
@@ -146,13 +141,13 @@ def _phase(app: AppProcess, slug: str, seconds: float, *, flood: bool) -> Phase:
     if flood:
         attacker.start()
         time.sleep(2)  # let the flood build up first
-    cpu, start, before = _cpu_seconds(app.process.pid), time.monotonic(), attempts.value
+    cpu, start, before = cpu_seconds(app.process.pid), time.monotonic(), attempts.value
     latencies = _scan_latencies(app.base, slug, seconds)
     phase = Phase(
         latencies,
         attempts=attempts.value - before,
         seconds=time.monotonic() - start,
-        cpu_seconds=_cpu_seconds(app.process.pid) - cpu,
+        cpu_seconds=cpu_seconds(app.process.pid) - cpu,
     )
     stop.set()
     if flood:

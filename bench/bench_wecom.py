@@ -30,7 +30,7 @@ from urllib.request import urlopen
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bench.common import Result, ensure_postgres_database, scratch_sqlite
+from bench.common import Result, cpu_seconds, ensure_postgres_database, scratch_sqlite
 from core.channels.codes import CodeInput, create_code
 from core.platform.settings import get_settings
 from db.engine import get_engine
@@ -181,11 +181,6 @@ def _counts(url: str) -> dict[str, int]:
     return {"events": events, **{OutboxState(k).value: v for k, v in states.items()}}
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _worker_pid(server_pid: int) -> int | None:
     """The server's outbox worker process (WECOM_WORKER=process), if it runs one."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
@@ -193,7 +188,7 @@ def _worker_pid(server_pid: int) -> int | None:
 
 
 def _cpu(pids: list[int | None]) -> list[float]:
-    return [_cpu_seconds(pid) if pid else 0.0 for pid in pids]
+    return [cpu_seconds(pid) if pid else 0.0 for pid in pids]
 
 
 def _measure(backend: str, seconds: int) -> dict:

@@ -75,3 +75,9 @@ def scratch_sqlite(name: str) -> str:
     url = f"sqlite:///{path}"
     upgrade_to_head(url)
     return url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

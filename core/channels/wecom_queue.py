@@ -23,7 +23,7 @@ def enqueue(
     session: Session, kind: str, payload: dict[str, Any], *, code_id: int | None = None
 ) -> None:
     """Add a call to the caller's open write transaction."""
-    session.add(WeComOutbox(kind=kind, payload=payload, code_id=code_id))
+    enqueue_rows(session, [outbox_row(kind, payload, code_id=code_id)])
 
 
 def outbox_row(kind: str, payload: dict[str, Any], *, code_id: int | None = None) -> dict:

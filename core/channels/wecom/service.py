@@ -25,7 +25,7 @@ from core.channels.wecom.outbox import (
 )
 from core.channels.wecom.outbox import wake as wake_threads
 from core.channels.wecom.sidecar import WorkerProcess
-from core.channels.wecom_queue import CONTACT_WAY, TRANSFER, enqueue
+from core.channels.wecom_queue import CONTACT_WAY, TRANSFER, enqueue_rows, outbox_row
 from core.platform import audit
 from core.platform.audit import AuditAction
 from core.platform.errors import FieldProblem, ValidationFailed
@@ -117,8 +117,8 @@ def run_worker(*, wake_from_stdin: bool, stopping: threading.Event | None = None
             target=_read_wakes, args=(worker, stopping), name="wecom-wakes", daemon=True
         ).start()
     try:
-        while not stopping.wait(1.0):
-            pass
+        while not stopping.wait(1.0):  # a timeout, so Ctrl+C is seen at once
+            continue
     finally:
         stop_worker()
     return 0
@@ -258,8 +258,7 @@ def sync_contact_ways(session: Session, *, actor: Actor) -> int:
         )
     with write_transaction(session):
         code_ids = _codes_without_contact_way(session)
-        for code_id in code_ids:
-            enqueue(session, CONTACT_WAY, {}, code_id=code_id)
+        enqueue_rows(session, [outbox_row(CONTACT_WAY, {}, code_id=i) for i in code_ids])
         audit.record(
             session,
             actor=actor,
